@@ -1,0 +1,185 @@
+//! [`ResponseFuture`]: collect the body, inspect, then call the inner service.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::{Request, Response, header};
+use http_body::Body;
+use http_body_util::BodyExt;
+use pin_project_lite::pin_project;
+use tower::Service;
+
+use crate::policy::Decision;
+
+use super::body::{RequestBody, ResponseBody};
+use super::layer::Config;
+use super::service::{Step, decorate, prepare};
+
+/// A request body, read up to the limit.
+pub(crate) enum Collected<B> {
+    /// The whole body.
+    Complete(Bytes),
+    /// The limit was reached: what was read, and the rest, unread.
+    TooLarge { prefix: Bytes, rest: Pin<Box<B>> },
+    /// The client's body failed.
+    Failed,
+}
+
+type Collecting<B> = Pin<Box<dyn Future<Output = Collected<B>> + Send>>;
+
+pin_project! {
+    /// The future of [`PrivacyRouter`](super::PrivacyRouter): reads the request body,
+    /// inspects it, then either calls the inner service or answers itself.
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<RequestBody<B>>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<RequestBody<B>>>,
+    {
+        Inspecting {
+            collect: Collecting<B>,
+            inner: Option<S>,
+            parts: Option<http::request::Parts>,
+            config: Arc<Config>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+            decision: Option<Box<Decision>>,
+            config: Arc<Config>,
+        },
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    pub(crate) fn new(inner: S, request: Request<B>, config: Arc<Config>) -> ResponseFuture<S, B> {
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let collect = Box::pin(collect(Box::pin(body), config.body_limit, declared));
+        ResponseFuture {
+            state: State::Inspecting {
+                collect,
+                inner: Some(inner),
+                parts: Some(parts),
+                config,
+            },
+        }
+    }
+}
+
+/// Reads `body` until its end or until more than `limit` bytes arrived. A body whose
+/// declared length is over the limit is not read at all.
+async fn collect<B>(mut body: Pin<Box<B>>, limit: usize, declared: Option<u64>) -> Collected<B>
+where
+    B: Body,
+{
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Collected::TooLarge {
+            prefix: Bytes::new(),
+            rest: body,
+        };
+    }
+    let hint = declared.map_or(body.size_hint().lower(), |n| n) as usize;
+    let mut buf = BytesMut::with_capacity(hint.min(limit));
+    loop {
+        match body.frame().await {
+            None => return Collected::Complete(buf.freeze()),
+            Some(Err(_)) => return Collected::Failed,
+            Some(Ok(frame)) => {
+                // Trailers are not inspected and not forwarded: LLM APIs do not use them.
+                if let Ok(data) = frame.into_data() {
+                    let over = buf.len() + data.remaining() > limit;
+                    buf.put(data);
+                    if over {
+                        return Collected::TooLarge {
+                            prefix: buf.freeze(),
+                            rest: body,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S, B, R> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>, Response = Response<R>>,
+{
+    type Output = Result<Response<ResponseBody<R>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Inspecting {
+                    collect,
+                    inner,
+                    parts,
+                    config,
+                } => {
+                    let collected = ready!(collect.as_mut().poll(cx));
+                    let parts = parts.take().expect("polled after completion");
+                    let mut inner = inner.take().expect("polled after completion");
+                    let config = Arc::clone(config);
+                    match prepare(&config, parts, collected) {
+                        Step::Respond(response) => return Poll::Ready(Ok(response)),
+                        Step::Forward(request, decision) => {
+                            let future = inner.call(request);
+                            state.set(State::Calling {
+                                future,
+                                decision: Some(decision),
+                                config,
+                            });
+                        }
+                    }
+                }
+                StateProj::Calling {
+                    future,
+                    decision,
+                    config,
+                } => {
+                    let response = ready!(future.poll(cx))?;
+                    let decision = decision.take();
+                    let response = decorate(
+                        config,
+                        response.map(ResponseBody::inner),
+                        decision.as_deref(),
+                    );
+                    return Poll::Ready(Ok(response));
+                }
+            }
+        }
+    }
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,260 @@
+//! The synchronous heart of the layer: decode, extract, scan, decide, and prepare what
+//! is forwarded. No I/O happens here.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header;
+use http::request::Parts;
+
+use crate::extract::{self, ApiFormat, Extracted};
+use crate::policy::{Action, Basis, Decision, TeamPolicy};
+use crate::scan::Finding;
+
+use super::decode;
+
+/// Facts about one request's inspection, put into the request's and the response's
+/// extensions beside the [`Decision`]. Holds no prompt text.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct InspectionReport {
+    /// The API format the body was read as.
+    pub format: ApiFormat,
+    /// Why inspection could not complete (`body-too-large`, `malformed-json`,
+    /// `unknown-encoding`, `panic`, ...), or `None` when it did.
+    pub error: Option<&'static str>,
+    /// The `model` the request asked for.
+    pub requested_model: Option<String>,
+    /// Bytes of prompt text scanned.
+    pub scanned_bytes: usize,
+    /// Time spent extracting, scanning and deciding.
+    pub scan_time: Duration,
+}
+
+impl InspectionReport {
+    pub(crate) fn failed(format: ApiFormat, error: &'static str) -> InspectionReport {
+        InspectionReport {
+            format,
+            error: Some(error),
+            requested_model: None,
+            scanned_bytes: 0,
+            scan_time: Duration::ZERO,
+        }
+    }
+}
+
+/// What inspecting one request produced.
+pub(crate) struct Inspection {
+    pub(crate) decision: Decision,
+    pub(crate) report: InspectionReport,
+    /// The body to forward in place of the original, if it changed (decoded, redacted,
+    /// model mapped). `None` forwards the original bytes.
+    pub(crate) rewritten: Option<Bytes>,
+}
+
+/// Inspects a fully buffered body for `policy`.
+pub(crate) fn inspect(
+    policy: &TeamPolicy,
+    parts: &Parts,
+    body: &Bytes,
+    decoded_limit: usize,
+) -> Inspection {
+    let format = format_of(parts);
+    let failed = |kind: &'static str| Inspection {
+        decision: policy.decide_error(),
+        report: InspectionReport::failed(format, kind),
+        rewritten: None,
+    };
+
+    let encoding = match parts.headers.get(header::CONTENT_ENCODING) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(s) => Some(s),
+            Err(_) => return failed("unknown-encoding"),
+        },
+    };
+    let decoded = match encoding {
+        Some(enc) => match decode::decode(enc, body, decoded_limit) {
+            Ok(d) => d,
+            Err(e) => return failed(e.kind()),
+        },
+        None => None,
+    };
+    let plain: &[u8] = decoded.as_deref().unwrap_or(body);
+
+    let started = Instant::now();
+    let extracted = if plain.is_empty() {
+        None
+    } else {
+        match extract::extract(format, plain) {
+            Ok(x) => Some(x),
+            // A body on an unknown path that merely is not JSON is scanned as text.
+            Err(_) if format == ApiFormat::GenericJson && !declares_json(parts) => {
+                match extract::extract(ApiFormat::Text, plain) {
+                    Ok(x) => Some(x),
+                    Err(e) => return failed(e.kind()),
+                }
+            }
+            Err(e) => return failed(e.kind()),
+        }
+    };
+    let Some(extracted) = extracted else {
+        return Inspection {
+            decision: policy.decide(&[]),
+            report: InspectionReport {
+                format,
+                error: None,
+                requested_model: None,
+                scanned_bytes: 0,
+                scan_time: started.elapsed(),
+            },
+            rewritten: None,
+        };
+    };
+
+    let per_segment: Vec<Vec<Finding>> = extracted
+        .segments()
+        .iter()
+        .map(|s| policy.scan(s.text()))
+        .collect();
+    let all: Vec<Finding> = per_segment.iter().flatten().cloned().collect();
+    let mut decision = if extracted.unscannable().is_empty() {
+        policy.decide(&all)
+    } else {
+        policy.decide_with_unscannable(&all)
+    };
+    let scan_time = started.elapsed();
+    let requested_model = extracted.model().map(str::to_string);
+
+    let mut error = None;
+    let rewritten = match decision.action() {
+        Action::Allow | Action::Block => None,
+        Action::Redact => match redact(policy, &decision, &extracted, plain, &per_segment) {
+            Some(body) => Some(Bytes::from(body)),
+            None => {
+                // Redaction left something the policy keeps in: fail closed.
+                decision = policy.decide_error();
+                error = Some("redaction-incomplete");
+                local_body(&decision, &extracted, plain, decoded.is_some())
+            }
+        },
+        Action::RouteLocal => local_body(&decision, &extracted, plain, decoded.is_some()),
+    };
+    Inspection {
+        decision,
+        report: InspectionReport {
+            format,
+            error,
+            requested_model,
+            scanned_bytes: extracted.scanned_bytes(),
+            scan_time,
+        },
+        rewritten,
+    }
+}
+
+/// The body for the self-hosted target: the model mapped, decoded if it was encoded.
+fn local_body(
+    decision: &Decision,
+    extracted: &Extracted,
+    plain: &[u8],
+    was_decoded: bool,
+) -> Option<Bytes> {
+    if decision.action() != Action::RouteLocal {
+        return None;
+    }
+    let mapped = match (decision.target(), extracted.model()) {
+        (Some(target), Some(requested)) => target
+            .model_for(requested)
+            .and_then(|m| extracted.with_model(plain, m)),
+        _ => None,
+    };
+    match mapped {
+        Some(body) => Some(Bytes::from(body)),
+        None if was_decoded => Some(Bytes::copy_from_slice(plain)),
+        None => None,
+    }
+}
+
+/// Replaces every finding that a redact-or-stricter rule (or a `redact` default) selected
+/// with a typed placeholder, then checks the result: `None` when the redacted body still
+/// holds something the policy would act on.
+fn redact(
+    policy: &TeamPolicy,
+    decision: &Decision,
+    extracted: &Extracted,
+    plain: &[u8],
+    per_segment: &[Vec<Finding>],
+) -> Option<Vec<u8>> {
+    let selected = |f: &Finding| {
+        decision.basis() == Basis::Default
+            || decision.reasons().iter().any(|r| {
+                r.detector() == f.detector() && r.action().is_some_and(|a| a >= Action::Redact)
+            })
+    };
+    let mut names: HashMap<(&str, &str), String> = HashMap::new();
+    let mut numbers: HashMap<&str, usize> = HashMap::new();
+    let mut edits = Vec::new();
+    for (i, (segment, findings)) in extracted.segments().iter().zip(per_segment).enumerate() {
+        for f in findings.iter().filter(|f| selected(f)) {
+            let value = &segment.text()[f.span()];
+            let placeholder = names
+                .entry((f.detector(), value))
+                .or_insert_with(|| {
+                    let n = numbers.entry(f.detector()).or_insert(0);
+                    *n += 1;
+                    format!("[{}_{}]", placeholder_kind(f.detector()), n)
+                })
+                .clone();
+            edits.push((i, f.span(), placeholder));
+        }
+    }
+    let body = extracted.redact(plain, &edits);
+    // Verify: what was redacted must be gone. Overlapping findings of different
+    // categories, or a value that a placeholder splices into a new match, are caught here.
+    let again = extract::extract(extracted.format(), &body).ok()?;
+    let remaining: Vec<Finding> = again
+        .segments()
+        .iter()
+        .flat_map(|s| policy.scan(s.text()))
+        .collect();
+    (policy.decide(&remaining).action() == Action::Allow).then_some(body)
+}
+
+/// `payment-card` becomes `PAYMENT_CARD`.
+fn placeholder_kind(detector: &str) -> String {
+    detector
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The API format a request speaks.
+pub(crate) fn format_of(parts: &Parts) -> ApiFormat {
+    let format = ApiFormat::from_path(parts.uri.path());
+    if format == ApiFormat::GenericJson
+        && parts.headers.contains_key(header::CONTENT_TYPE)
+        && !declares_json(parts)
+    {
+        return ApiFormat::Text;
+    }
+    format
+}
+
+fn declares_json(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let ct = ct.to_ascii_lowercase();
+            ct.starts_with("application/json") || ct.contains("+json")
+        })
+}

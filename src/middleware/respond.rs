@@ -1,0 +1,130 @@
+//! The layer's own answers, in the error shape of the API the client speaks.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+
+use crate::extract::ApiFormat;
+use crate::policy::Decision;
+
+use super::body::ResponseBody;
+
+/// Why the layer answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The policy blocked the request.
+    Blocked,
+    /// The body is larger than the layer's limit and the policy blocks such requests.
+    TooLarge,
+    /// The body could not be inspected and the policy blocks such requests.
+    Uninspectable,
+    /// No policy is in force.
+    NoPolicy,
+    /// The request body could not be read from the client.
+    BodyRead,
+    /// The self-hosted target's credentials could not be read.
+    TargetUnavailable,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Blocked => StatusCode::FORBIDDEN,
+            Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::Uninspectable | Refusal::BodyRead => StatusCode::BAD_REQUEST,
+            Refusal::NoPolicy | Refusal::TargetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// OpenAI's `error.type` and Anthropic's `error.type`.
+    fn types(self) -> (&'static str, &'static str) {
+        match self {
+            Refusal::Blocked => ("privacy_policy_violation", "permission_error"),
+            Refusal::TooLarge => ("invalid_request_error", "request_too_large"),
+            Refusal::Uninspectable | Refusal::BodyRead => {
+                ("invalid_request_error", "invalid_request_error")
+            }
+            Refusal::NoPolicy | Refusal::TargetUnavailable => ("server_error", "api_error"),
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::Blocked => "blocked_by_privacy_policy",
+            Refusal::TooLarge => "request_too_large",
+            Refusal::Uninspectable => "uninspectable_request",
+            Refusal::NoPolicy => "privacy_policy_unavailable",
+            Refusal::BodyRead => "request_body_unreadable",
+            Refusal::TargetUnavailable => "local_model_unavailable",
+        }
+    }
+}
+
+/// Builds the answer. The message names the team, the detectors and their counts, never
+/// a value.
+pub(crate) fn refuse<B>(
+    format: ApiFormat,
+    refusal: Refusal,
+    decision: Option<&Decision>,
+    error_kind: Option<&'static str>,
+) -> Response<ResponseBody<B>> {
+    let message = message(refusal, decision, error_kind);
+    let (openai_type, anthropic_type) = refusal.types();
+    let body = if format.is_anthropic() {
+        json!({ "type": "error", "error": { "type": anthropic_type, "message": message } })
+    } else {
+        json!({ "error": { "message": message, "type": openai_type, "param": null, "code": refusal.code() } })
+    };
+    let bytes = Bytes::from(serde_json::to_vec(&body).expect("a JSON value serialises"));
+    let mut response = Response::new(ResponseBody::full(bytes.clone()));
+    *response.status_mut() = refusal.status();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    response
+}
+
+fn message(
+    refusal: Refusal,
+    decision: Option<&Decision>,
+    error_kind: Option<&'static str>,
+) -> String {
+    let team = decision.map_or("?", |d| d.policy().team());
+    match refusal {
+        Refusal::Blocked => {
+            let found: Vec<String> = decision
+                .map(|d| {
+                    d.reasons()
+                        .iter()
+                        .map(|r| format!("{} x{}", r.detector(), r.count()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if found.is_empty() {
+                format!("This request was blocked by the privacy policy of team `{team}`.")
+            } else {
+                format!(
+                    "This request was blocked by the privacy policy of team `{team}`: it contains {}.",
+                    found.join(", ")
+                )
+            }
+        }
+        Refusal::TooLarge => {
+            format!("The request body is larger than the privacy inspection limit (team `{team}`).")
+        }
+        Refusal::Uninspectable => format!(
+            "The request could not be inspected ({}) and the privacy policy of team `{team}` blocks such requests.",
+            error_kind.unwrap_or("error")
+        ),
+        Refusal::NoPolicy => "No privacy policy is in force; the request was not sent.".to_string(),
+        Refusal::BodyRead => "The request body could not be read.".to_string(),
+        Refusal::TargetUnavailable => {
+            format!(
+                "The self-hosted model of team `{team}` is not available (its credentials could not be read)."
+            )
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Detector definitions (the `patterns/*.toml` schema) and their compiled form.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::{Regex, RegexBuilder};
+use serde::Deserialize;
+
+use super::error::{BuildError, ErrorKind};
+use super::finding::Category;
+use super::validate::{self, Validator};
+
+/// Regexes come from our own files and from team policies; a bound on their compiled size
+/// keeps a careless team pattern from costing the process hundreds of megabytes.
+pub(crate) const REGEX_SIZE_LIMIT: usize = 8 << 20;
+
+/// One `[[detector]]` table, as written in a pattern file or a team policy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DetectorSpec {
+    pub(crate) id: String,
+    pub(crate) category: Category,
+    pub(crate) description: String,
+    pub(crate) regex: String,
+    #[serde(default)]
+    pub(crate) keywords: Vec<String>,
+    pub(crate) validator: Option<String>,
+    pub(crate) min_entropy: Option<f32>,
+    pub(crate) confidence: f32,
+    #[serde(default = "yes")]
+    pub(crate) default: bool,
+    #[serde(default)]
+    pub(crate) allow: Vec<String>,
+    #[serde(default)]
+    pub(crate) must_match: Vec<String>,
+    #[serde(default)]
+    pub(crate) must_not_match: Vec<String>,
+    pub(crate) context: Option<ContextSpec>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[detector.context]`: words near the value that are required, raise confidence, or
+/// rule the value out.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContextSpec {
+    #[serde(default = "default_window")]
+    pub(crate) window: usize,
+    #[serde(default)]
+    pub(crate) require: Vec<String>,
+    #[serde(default)]
+    pub(crate) boost: Vec<String>,
+    #[serde(default)]
+    pub(crate) exclude: Vec<String>,
+}
+
+fn default_window() -> usize {
+    48
+}
+
+/// A pattern file: a list of `[[detector]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PatternFile {
+    #[serde(default)]
+    pub(crate) detector: Vec<DetectorSpec>,
+}
+
+/// A candidate finding, in offsets of the scanned view.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Candidate {
+    pub(crate) detector: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) confidence: f32,
+}
+
+/// A detector compiled for scanning. Shared between scanners through `Arc`.
+pub(crate) struct Detector {
+    pub(crate) id: Arc<str>,
+    pub(crate) category: Category,
+    pub(crate) description: String,
+    pub(crate) pattern: String,
+    regex: Regex,
+    value_group: Option<usize>,
+    pub(crate) keywords: Vec<String>,
+    validator: Option<Validator>,
+    min_entropy: Option<f32>,
+    pub(crate) confidence: f32,
+    pub(crate) default_on: bool,
+    allow: Vec<Vec<u8>>,
+    context: Option<Context>,
+    pub(crate) must_match: Vec<String>,
+    pub(crate) must_not_match: Vec<String>,
+}
+
+/// A compiled context rule: every word of the three lists in one automaton, searched
+/// once in the window on each side of a candidate.
+struct Context {
+    window: usize,
+    words: AhoCorasick,
+    /// The list each automaton pattern came from.
+    kinds: Vec<WordKind>,
+    has_require: bool,
+    /// The require words, for gating: when none of them occurs anywhere in a text, the
+    /// detector cannot report anything in it.
+    require: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WordKind {
+    Require,
+    Boost,
+    Exclude,
+}
+
+/// What the context words near a candidate say.
+#[derive(Default)]
+struct Near {
+    require: bool,
+    boost: bool,
+    exclude: bool,
+}
+
+impl Context {
+    fn compile(id: &str, spec: ContextSpec) -> Result<Context, BuildError> {
+        let mut patterns = Vec::new();
+        let mut kinds = Vec::new();
+        for (list, kind) in [
+            (&spec.require, WordKind::Require),
+            (&spec.boost, WordKind::Boost),
+            (&spec.exclude, WordKind::Exclude),
+        ] {
+            for w in list {
+                if w.trim().is_empty() {
+                    return Err(BuildError::detector(id, "context words must not be empty"));
+                }
+                patterns.push(w.to_ascii_lowercase());
+                kinds.push(kind);
+            }
+        }
+        let words = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| BuildError::detector(id, format!("context words: {e}")))?;
+        Ok(Context {
+            window: spec.window,
+            words,
+            kinds,
+            has_require: !spec.require.is_empty(),
+            require: spec
+                .require
+                .iter()
+                .map(|w| w.to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// Which kinds of word occur as whole words in `text`.
+    fn scan(&self, text: &[u8], near: &mut Near) {
+        let is_word = |b: u8| b.is_ascii_alphanumeric();
+        for m in self.words.find_overlapping_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            let left = s == 0 || !is_word(text[s]) || !is_word(text[s - 1]);
+            let right = e == text.len() || !is_word(text[e - 1]) || !is_word(text[e]);
+            if left && right {
+                match self.kinds[m.pattern().as_usize()] {
+                    WordKind::Require => near.require = true,
+                    WordKind::Boost => near.boost = true,
+                    WordKind::Exclude => near.exclude = true,
+                }
+            }
+        }
+    }
+}
+
+/// How much a boost word raises confidence.
+const BOOST: f32 = 0.2;
+
+impl Detector {
+    pub(crate) fn compile(spec: DetectorSpec) -> Result<Detector, BuildError> {
+        let id = spec.id.as_str();
+        if id.is_empty()
+            || !id.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b':'
+            })
+        {
+            return Err(BuildError::detector(
+                id,
+                "ids are lowercase ASCII letters, digits and `-`",
+            ));
+        }
+        if !(0.0..=1.0).contains(&spec.confidence) {
+            return Err(BuildError::detector(
+                id,
+                "confidence must be between 0.0 and 1.0",
+            ));
+        }
+        let regex = RegexBuilder::new(&spec.regex)
+            .unicode(false)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                BuildError::detector(id, format!("invalid regex: {}", first_line(&e.to_string())))
+            })?;
+        let value_group = regex.capture_names().position(|n| n == Some("v"));
+        let validator =
+            match &spec.validator {
+                None => None,
+                Some(name) => Some(Validator::from_name(name).ok_or_else(|| {
+                    BuildError::detector(id, format!("unknown validator `{name}`"))
+                })?),
+            };
+        for k in &spec.keywords {
+            if k.is_empty() || !k.is_ascii() {
+                return Err(BuildError::detector(id, "keywords must be non-empty ASCII"));
+            }
+        }
+        let context = spec.context.map(|c| Context::compile(id, c)).transpose()?;
+        Ok(Detector {
+            id: Arc::from(spec.id),
+            category: spec.category,
+            description: spec.description,
+            pattern: spec.regex,
+            regex,
+            value_group,
+            keywords: spec
+                .keywords
+                .into_iter()
+                .map(|k| k.to_ascii_lowercase())
+                .collect(),
+            validator,
+            min_entropy: spec.min_entropy,
+            confidence: spec.confidence,
+            default_on: spec.default,
+            allow: spec.allow.into_iter().map(String::into_bytes).collect(),
+            context,
+            must_match: spec.must_match,
+            must_not_match: spec.must_not_match,
+        })
+    }
+
+    /// The literals that gate this detector: its keywords, or, for a detector without
+    /// keywords whose context requires words, those words (it cannot report anything in
+    /// a text that holds none of them). Empty: the detector is structural.
+    pub(crate) fn gate_words(&self) -> &[String] {
+        match &self.context {
+            Some(ctx) if self.keywords.is_empty() && ctx.has_require => &ctx.require,
+            _ => &self.keywords,
+        }
+    }
+
+    /// Finds every accepted value of this detector in `hay`.
+    pub(crate) fn find(
+        &self,
+        index: u32,
+        hay: &[u8],
+        allowlist: &HashSet<Vec<u8>>,
+        min_confidence: f32,
+        out: &mut Vec<Candidate>,
+    ) {
+        let mut consider = |start: usize, end: usize| {
+            if start == end {
+                return;
+            }
+            if let Some(confidence) = self.accept(hay, start, end, allowlist)
+                && confidence >= min_confidence
+            {
+                out.push(Candidate {
+                    detector: index,
+                    start,
+                    end,
+                    confidence,
+                });
+            }
+        };
+        match self.value_group {
+            Some(g) => {
+                for caps in self.regex.captures_iter(hay) {
+                    if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
+                        consider(m.start(), m.end());
+                    }
+                }
+            }
+            None => {
+                for m in self.regex.find_iter(hay) {
+                    consider(m.start(), m.end());
+                }
+            }
+        }
+    }
+
+    /// The confidence of the value at `hay[start..end]`, or `None` when it is rejected.
+    fn accept(
+        &self,
+        hay: &[u8],
+        start: usize,
+        end: usize,
+        allowlist: &HashSet<Vec<u8>>,
+    ) -> Option<f32> {
+        let v = &hay[start..end];
+        // Context first: it is the cheapest check, and for detectors that require context
+        // words it rejects most candidates.
+        let mut near = Near::default();
+        if let Some(ctx) = &self.context {
+            ctx.scan(&hay[start.saturating_sub(ctx.window)..start], &mut near);
+            ctx.scan(&hay[end..(end + ctx.window).min(hay.len())], &mut near);
+            if (ctx.has_require && !near.require) || near.exclude {
+                return None;
+            }
+        }
+        if let Some(validator) = self.validator
+            && !validator.check(hay, start, end)
+        {
+            return None;
+        }
+        if let Some(min) = self.min_entropy
+            && validate::entropy(v) < min
+        {
+            return None;
+        }
+        if self.category == Category::Secret && validate::is_placeholder(v) {
+            return None;
+        }
+        if self.is_allowed(v, allowlist) {
+            return None;
+        }
+        let mut confidence = self.confidence;
+        if near.boost {
+            confidence = (confidence + BOOST).min(1.0);
+        }
+        Some(confidence)
+    }
+
+    fn is_allowed(&self, v: &[u8], allowlist: &HashSet<Vec<u8>>) -> bool {
+        if allowlist.contains(v) || self.allow.iter().any(|a| a == v) {
+            return true;
+        }
+        // Numeric values are compared without their separators: `4111 1111 1111 1111` is
+        // the allowlisted `4111111111111111`.
+        if self.validator.is_some_and(Validator::is_numeric) {
+            let d: Vec<u8> = v.iter().copied().filter(u8::is_ascii_digit).collect();
+            return allowlist.contains(&d) || self.allow.contains(&d);
+        }
+        false
+    }
+}
+
+fn first_line(s: &str) -> String {
+    // regex's errors draw the pattern over several lines; the last line says what is wrong.
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_string()
+}
+
+/// Parses a pattern file's text.
+pub(crate) fn parse_pattern_file(
+    source: &str,
+    text: &str,
+) -> Result<Vec<DetectorSpec>, BuildError> {
+    toml::from_str::<PatternFile>(text)
+        .map(|f| f.detector)
+        .map_err(|e| {
+            BuildError::new(ErrorKind::Syntax {
+                source: source.to_string(),
+                message: e.to_string(),
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_words_are_whole_words() {
+        let spec = ContextSpec {
+            window: 32,
+            require: vec!["passport".into(), "date of birth".into()],
+            boost: vec!["dob".into()],
+            exclude: vec!["version".into()],
+        };
+        let ctx = Context::compile("t", spec).unwrap();
+        let near = |text: &str| {
+            let mut n = Near::default();
+            ctx.scan(text.as_bytes(), &mut n);
+            (n.require, n.boost, n.exclude)
+        };
+        assert_eq!(near("my Passport no"), (true, false, false));
+        assert_eq!(near("passports"), (false, false, false));
+        assert_eq!(near("Date of Birth: x"), (true, false, false));
+        assert_eq!(near("xdob, versions"), (false, false, false));
+        assert_eq!(near("dob version"), (false, true, true));
+    }
+}

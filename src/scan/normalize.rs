@@ -1,0 +1,361 @@
+//! The normalised view of a text that detectors run on, with an exact map back.
+//!
+//! People paste values in forms that defeat naive patterns: fullwidth digits, zero-width
+//! spaces inside an email, Arabic-Indic digits, `jane\u0040acme.io` from a JSON log,
+//! `jane%40acme.io` from a URL, `&#64;` from HTML. Detectors are written for plain ASCII,
+//! so the scanner first builds a view in which each such unit is replaced by what it
+//! stands for, and remembers for every byte of the view which bytes of the original
+//! produced it. Spans found in the view map back to whole units of the original, so a
+//! finding always starts and ends on a char boundary of the text that was scanned.
+//!
+//! The view is built only when the text holds something to fold: plain text (ASCII or not)
+//! is scanned in place, without a copy. This is a hand-written subset of NFKC (fullwidth
+//! and mathematical alphanumeric forms, non-ASCII decimal digits, spaces, dashes, format
+//! characters) rather than full Unicode normalisation: full NFKC changes far more than the
+//! detectors care about, costs a table dependency and a slower pass, and maps
+//! many-to-many, which makes exact offsets harder to keep.
+
+use std::borrow::Cow;
+
+/// A text as the detectors see it.
+pub(crate) struct View<'a> {
+    original: &'a str,
+    folded: Option<Folded>,
+}
+
+struct Folded {
+    bytes: Vec<u8>,
+    /// For each byte of `bytes`, the original span `[start, end)` of the unit it came from.
+    source: Vec<(u32, u32)>,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(original: &'a str) -> View<'a> {
+        // Offsets are kept as u32 to halve the map; texts beyond 4 GiB are scanned as they
+        // are (the middleware's body limit is far below that).
+        let folded = if original.len() < u32::MAX as usize {
+            first_foldable(original).map(|at| fold_from(original, at))
+        } else {
+            None
+        };
+        View { original, folded }
+    }
+
+    /// The bytes the detectors run on.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match &self.folded {
+            Some(f) => &f.bytes,
+            None => self.original.as_bytes(),
+        }
+    }
+
+    /// Whether the view differs from the original text.
+    #[cfg(test)]
+    pub(crate) fn is_folded(&self) -> bool {
+        self.folded.is_some()
+    }
+
+    /// Maps a span of the view back to a span of the original text, widened to char
+    /// boundaries.
+    pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
+        let (s, e) = match &self.folded {
+            Some(f) if start < end => (f.source[start].0 as usize, f.source[end - 1].1 as usize),
+            Some(f) => {
+                let at = f
+                    .source
+                    .get(start)
+                    .map_or(self.original.len(), |s| s.0 as usize);
+                (at, at)
+            }
+            None => (start, end),
+        };
+        (
+            floor_boundary(self.original, s),
+            ceil_boundary(self.original, e),
+        )
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The offset of the first unit that folds to something else, if any.
+fn first_foldable(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let escape =
+        memchr::memchr3_iter(b'\\', b'%', b'&', bytes).find(|&i| decode_escape(text, i).is_some());
+    let limit = escape.unwrap_or(bytes.len());
+    if !bytes[..limit].is_ascii() {
+        let first = bytes[..limit]
+            .iter()
+            .position(|&b| b >= 0x80)
+            .unwrap_or(limit);
+        for (i, c) in text[first..limit].char_indices() {
+            if !c.is_ascii() && fold_char(c) != Fold::Keep {
+                return Some(first + i);
+            }
+        }
+    }
+    escape
+}
+
+fn fold_from(text: &str, at: usize) -> Folded {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut source = Vec::with_capacity(text.len());
+    for i in 0..at {
+        bytes.push(text.as_bytes()[i]);
+        source.push((i as u32, i as u32 + 1));
+    }
+    let mut i = at;
+    let raw = text.as_bytes();
+    while i < raw.len() {
+        let b = raw[i];
+        if matches!(b, b'\\' | b'%' | b'&')
+            && let Some((c, len)) = decode_escape(text, i)
+        {
+            push_char(&mut bytes, &mut source, c, i, i + len);
+            i += len;
+            continue;
+        }
+        if b < 0x80 {
+            bytes.push(b);
+            source.push((i as u32, i as u32 + 1));
+            i += 1;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("i is a char boundary");
+        let len = c.len_utf8();
+        push_char(&mut bytes, &mut source, c, i, i + len);
+        i += len;
+    }
+    Folded { bytes, source }
+}
+
+fn push_char(bytes: &mut Vec<u8>, source: &mut Vec<(u32, u32)>, c: char, start: usize, end: usize) {
+    let span = (start as u32, end as u32);
+    let c = match fold_char(c) {
+        Fold::Drop => return,
+        Fold::To(ascii) => {
+            bytes.push(ascii);
+            source.push(span);
+            return;
+        }
+        Fold::Keep => c,
+    };
+    let mut buf = [0u8; 4];
+    for &b in c.encode_utf8(&mut buf).as_bytes() {
+        bytes.push(b);
+        source.push(span);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Fold {
+    Keep,
+    Drop,
+    To(u8),
+}
+
+/// What one char becomes in the view.
+fn fold_char(c: char) -> Fold {
+    let cp = c as u32;
+    if cp < 0x80 {
+        return Fold::Keep;
+    }
+    match cp {
+        // Soft hyphen, combining grapheme joiner, Mongolian vowel separator, zero-width
+        // space/joiners, direction marks and embeddings, word joiner and invisible
+        // operators, BOM: format characters that render as nothing.
+        0x00AD
+        | 0x034F
+        | 0x180E
+        | 0x200B..=0x200F
+        | 0x202A..=0x202E
+        | 0x2060..=0x2064
+        | 0x2066..=0x206F
+        | 0xFEFF => Fold::Drop,
+        // No-break and other typographic spaces.
+        0x00A0 | 0x1680 | 0x2000..=0x200A | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x3000 => {
+            Fold::To(b' ')
+        }
+        // Hyphens, dashes and the minus sign.
+        0x2010..=0x2015 | 0x2212 | 0xFE58 | 0xFE63 => Fold::To(b'-'),
+        // Fullwidth ASCII.
+        0xFF01..=0xFF5E => Fold::To((cp - 0xFEE0) as u8),
+        // Mathematical alphanumeric letters (bold, italic, script, ...): 52 per style.
+        0x1D400..=0x1D6A3 => {
+            let k = ((cp - 0x1D400) % 52) as u8;
+            Fold::To(if k < 26 { b'A' + k } else { b'a' + k - 26 })
+        }
+        // Mathematical digits: five styles of ten.
+        0x1D7CE..=0x1D7FF => Fold::To(b'0' + ((cp - 0x1D7CE) % 10) as u8),
+        _ => match decimal_digit(cp) {
+            Some(d) => Fold::To(b'0' + d),
+            None => Fold::Keep,
+        },
+    }
+}
+
+/// The value of a non-ASCII decimal digit (Unicode `Nd`) in the scripts people type.
+fn decimal_digit(cp: u32) -> Option<u8> {
+    const ZEROS: [u32; 22] = [
+        0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+        0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0xA8D0,
+    ];
+    ZEROS
+        .iter()
+        .find(|&&z| (z..z + 10).contains(&cp))
+        .map(|&z| (cp - z) as u8)
+}
+
+/// Decodes the escape starting at `i` (a `\`, `%` or `&`), returning the char it stands for
+/// and the escape's length in bytes. Only escapes that decode to a printable char count.
+fn decode_escape(text: &str, i: usize) -> Option<(char, usize)> {
+    let rest = &text.as_bytes()[i..];
+    let (c, len) = match rest[0] {
+        b'\\' => match rest.get(1)? {
+            b'u' => {
+                let hi = hex(rest.get(2..6)?)?;
+                if (0xD800..0xDC00).contains(&hi) {
+                    // A surrogate pair: `\uD83D\uDE00`.
+                    if rest.get(6..8)? != b"\\u" {
+                        return None;
+                    }
+                    let lo = hex(rest.get(8..12)?)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return None;
+                    }
+                    let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                    (char::from_u32(cp)?, 12)
+                } else {
+                    (char::from_u32(hi)?, 6)
+                }
+            }
+            b'x' => (ascii(hex(rest.get(2..4)?)?)?, 4),
+            _ => return None,
+        },
+        b'%' => (ascii(hex(rest.get(1..3)?)?)?, 3),
+        b'&' => {
+            let semi = memchr::memchr(b';', &rest[..rest.len().min(12)])?;
+            let name = &rest[1..semi];
+            let c = if let Some(num) = name.strip_prefix(b"#") {
+                let cp = match num.first()? {
+                    b'x' | b'X' => hex(&num[1..])?,
+                    _ => std::str::from_utf8(num).ok()?.parse().ok()?,
+                };
+                char::from_u32(cp)?
+            } else {
+                match name {
+                    b"amp" => '&',
+                    b"lt" => '<',
+                    b"gt" => '>',
+                    b"quot" => '"',
+                    b"apos" => '\'',
+                    b"nbsp" => ' ',
+                    b"commat" => '@',
+                    b"period" => '.',
+                    b"colon" => ':',
+                    b"sol" => '/',
+                    b"plus" => '+',
+                    b"equals" => '=',
+                    b"lowbar" => '_',
+                    b"hyphen" | b"dash" => '-',
+                    _ => return None,
+                }
+            };
+            (c, semi + 1)
+        }
+        _ => return None,
+    };
+    // `%0A`, `\u0000` and friends are not what people hide values behind; leaving them
+    // alone keeps line structure intact for the detectors.
+    if c.is_control() {
+        return None;
+    }
+    Some((c, len))
+}
+
+/// `%XX` and `\xXX` stand for bytes; only ASCII bytes are single chars.
+fn ascii(cp: u32) -> Option<char> {
+    (cp < 0x80).then_some(cp as u8 as char)
+}
+
+fn hex(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 6 {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |acc, &d| {
+        let v = (d as char).to_digit(16)?;
+        Some(acc * 16 + v)
+    })
+}
+
+/// The folded form of a short string such as a dictionary term, so that terms and text
+/// are folded the same way.
+pub(crate) fn fold_str(s: &str) -> Cow<'_, str> {
+    let view = View::new(s);
+    match view.folded {
+        None => Cow::Borrowed(s),
+        Some(f) => Cow::Owned(String::from_utf8_lossy(&f.bytes).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(s: &str) -> String {
+        String::from_utf8(View::new(s).bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn plain_text_is_not_copied() {
+        assert!(!View::new("plain ascii text").is_folded());
+        assert!(!View::new("Grüße aus Köln, 東京").is_folded());
+        assert!(!View::new("100% sure & \\n fine").is_folded());
+    }
+
+    #[test]
+    fn folds_what_people_paste() {
+        assert_eq!(view("４１１１"), "4111");
+        assert_eq!(view("jane\u{200B}@acme.io"), "jane@acme.io");
+        assert_eq!(view("٤١١١ ۴۱۱۱ ४१११"), "4111 4111 4111");
+        assert_eq!(view("jane\\u0040acme.io"), "jane@acme.io");
+        assert_eq!(view("jane%40acme.io"), "jane@acme.io");
+        assert_eq!(
+            view("jane&#64;acme&period;io &#x40; &amp;"),
+            "jane@acme.io @ &"
+        );
+        assert_eq!(view("a\u{00A0}b\u{2014}c"), "a b-c");
+        assert_eq!(view("\\ud83d\\ude00"), "😀");
+        assert_eq!(view("%0A stays"), "%0A stays");
+    }
+
+    #[test]
+    fn spans_map_back_to_whole_units() {
+        let text = "mail: jane\\u0040acme.io!";
+        let v = View::new(text);
+        let folded = std::str::from_utf8(v.bytes()).unwrap();
+        let s = folded.find("jane").unwrap();
+        let e = folded.find('!').unwrap();
+        let (os, oe) = v.to_original(s, e);
+        assert_eq!(&text[os..oe], "jane\\u0040acme.io");
+
+        let text = "x４２y";
+        let v = View::new(text);
+        assert_eq!(v.to_original(1, 3), (1, 7));
+    }
+}

@@ -1,0 +1,678 @@
+//! [`Scanner`] and [`ScannerBuilder`]: compile detectors once, scan many texts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::bytes::{RegexSet, RegexSetBuilder};
+
+use super::detector::{Candidate, Detector, DetectorSpec, REGEX_SIZE_LIMIT, parse_pattern_file};
+use super::dictionary::{DictMatcher, Dictionary};
+use super::error::{BuildError, ErrorKind};
+use super::finding::{Category, Finding};
+use super::normalize::View;
+
+/// The pattern files compiled into the crate.
+const BUILTIN_FILES: [(&str, &str); 4] = [
+    ("patterns/pii.toml", include_str!("../../patterns/pii.toml")),
+    (
+        "patterns/financial.toml",
+        include_str!("../../patterns/financial.toml"),
+    ),
+    (
+        "patterns/secrets.toml",
+        include_str!("../../patterns/secrets.toml"),
+    ),
+    (
+        "patterns/network.toml",
+        include_str!("../../patterns/network.toml"),
+    ),
+];
+
+/// Published example values (provider docs, test cards) that are never findings.
+const ALLOWLIST: &str = include_str!("../../patterns/allowlist.txt");
+
+/// Internal host-name suffixes used when the builder is given none.
+pub const DEFAULT_INTERNAL_SUFFIXES: [&str; 5] = ["internal", "corp", "intranet", "lan", "private"];
+
+/// The lazy DFA of the shared multi-pattern pass needs room: with regex's default 2 MB
+/// cache, ~40 structural patterns thrash and throughput falls from hundreds of MB/s to a
+/// few (measured while building the scanner; see DESIGN.md).
+const SET_DFA_CACHE: usize = 32 << 20;
+
+struct Builtin {
+    detectors: Vec<Arc<Detector>>,
+    allowlist: Arc<HashSet<Vec<u8>>>,
+}
+
+/// Built-in detectors are compiled once per process and shared by every scanner (and so
+/// by every team policy): fifty teams cost one set of compiled regexes.
+fn builtin() -> Result<&'static Builtin, BuildError> {
+    static BUILTIN: OnceLock<Result<Builtin, BuildError>> = OnceLock::new();
+    BUILTIN
+        .get_or_init(|| {
+            let mut detectors = Vec::new();
+            let mut ids = HashSet::new();
+            for (source, text) in BUILTIN_FILES {
+                for spec in parse_pattern_file(source, text)? {
+                    if !ids.insert(spec.id.clone()) {
+                        return Err(BuildError::new(ErrorKind::DuplicateId { id: spec.id }));
+                    }
+                    detectors.push(Arc::new(Detector::compile(spec)?));
+                }
+            }
+            let allowlist = ALLOWLIST
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+            Ok(Builtin {
+                detectors,
+                allowlist: Arc::new(allowlist),
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Facts about one detector, for listings and for running its examples.
+#[derive(Clone)]
+pub struct DetectorInfo {
+    detector: Arc<Detector>,
+}
+
+impl DetectorInfo {
+    /// The detector's id.
+    pub fn id(&self) -> &str {
+        &self.detector.id
+    }
+
+    /// Its category.
+    pub fn category(&self) -> Category {
+        self.detector.category
+    }
+
+    /// One line saying what it finds.
+    pub fn description(&self) -> &str {
+        &self.detector.description
+    }
+
+    /// Whether a default [`ScannerBuilder`] enables it.
+    pub fn enabled_by_default(&self) -> bool {
+        self.detector.default_on
+    }
+
+    /// Its base confidence.
+    pub fn confidence(&self) -> f32 {
+        self.detector.confidence
+    }
+
+    /// Texts in which it must find something.
+    pub fn must_match(&self) -> &[String] {
+        &self.detector.must_match
+    }
+
+    /// Texts in which it must find nothing.
+    pub fn must_not_match(&self) -> &[String] {
+        &self.detector.must_not_match
+    }
+}
+
+impl fmt::Debug for DetectorInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DetectorInfo")
+            .field("id", &self.id())
+            .field("category", &self.category())
+            .field("enabled_by_default", &self.enabled_by_default())
+            .finish()
+    }
+}
+
+/// Every built-in detector, including those off by default, in a stable order.
+///
+/// # Errors
+///
+/// Only if the embedded pattern files are broken, which the crate's own tests rule out.
+pub fn builtin_detectors() -> Result<Vec<DetectorInfo>, BuildError> {
+    Ok(builtin()?
+        .detectors
+        .iter()
+        .map(|d| DetectorInfo {
+            detector: Arc::clone(d),
+        })
+        .collect())
+}
+
+/// Configures and builds a [`Scanner`].
+///
+/// By default the scanner runs every built-in detector that is on by default, plus an
+/// `internal-hostname` detector for the [`DEFAULT_INTERNAL_SUFFIXES`], and reports
+/// findings of any confidence.
+#[derive(Clone, Debug)]
+pub struct ScannerBuilder {
+    all_builtin: bool,
+    categories: Option<Vec<Category>>,
+    enable: Vec<String>,
+    disable: Vec<String>,
+    only: Option<Vec<String>>,
+    min_confidence: f32,
+    dictionaries: Vec<Dictionary>,
+    internal_suffixes: Vec<String>,
+    custom: Vec<(String, String)>,
+}
+
+impl Default for ScannerBuilder {
+    fn default() -> Self {
+        ScannerBuilder::new()
+    }
+}
+
+impl ScannerBuilder {
+    /// The default configuration.
+    pub fn new() -> ScannerBuilder {
+        ScannerBuilder {
+            all_builtin: false,
+            categories: None,
+            enable: Vec::new(),
+            disable: Vec::new(),
+            only: None,
+            min_confidence: 0.0,
+            dictionaries: Vec::new(),
+            internal_suffixes: DEFAULT_INTERNAL_SUFFIXES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            custom: Vec::new(),
+        }
+    }
+
+    /// Also enable the built-in detectors that are off by default (ABA routing numbers,
+    /// SWIFT/BIC codes, ...).
+    pub fn all_builtin(mut self, yes: bool) -> Self {
+        self.all_builtin = yes;
+        self
+    }
+
+    /// Keep only detectors of these categories (dictionaries are not affected).
+    pub fn categories<I: IntoIterator<Item = Category>>(mut self, categories: I) -> Self {
+        self.categories = Some(categories.into_iter().collect());
+        self
+    }
+
+    /// Enable a detector by id, even if it is off by default or outside the selected
+    /// categories.
+    pub fn enable(mut self, id: &str) -> Self {
+        self.enable.push(id.to_string());
+        self
+    }
+
+    /// Disable a detector by id.
+    pub fn disable(mut self, id: &str) -> Self {
+        self.disable.push(id.to_string());
+        self
+    }
+
+    /// Run exactly these detectors and nothing else (dictionaries still run).
+    pub fn only<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.only = Some(ids.into_iter().map(|s| s.as_ref().to_string()).collect());
+        self
+    }
+
+    /// Drop findings below this confidence.
+    pub fn min_confidence(mut self, min: f32) -> Self {
+        self.min_confidence = min;
+        self
+    }
+
+    /// Add a dictionary of confidential terms.
+    pub fn dictionary(mut self, dictionary: Dictionary) -> Self {
+        self.dictionaries.push(dictionary);
+        self
+    }
+
+    /// The DNS suffixes that mark a host name as internal (`corp` makes
+    /// `build01.eu.corp` a finding). An empty list turns the `internal-hostname` detector
+    /// off.
+    pub fn internal_suffixes<I, S>(mut self, suffixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.internal_suffixes = suffixes
+            .into_iter()
+            .map(|s| s.as_ref().trim_matches('.').to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        self
+    }
+
+    /// Add detectors written in the `patterns/*.toml` format (`[[detector]]` tables).
+    /// `source` names the text in error messages. Custom detectors are on unless their
+    /// `default = false`.
+    pub fn detectors_toml(mut self, source: &str, toml: &str) -> Self {
+        self.custom.push((source.to_string(), toml.to_string()));
+        self
+    }
+
+    /// Compiles the scanner.
+    ///
+    /// # Errors
+    ///
+    /// A custom detector that does not parse or compile, a duplicate id, an unknown id in
+    /// [`enable`](Self::enable), [`disable`](Self::disable) or [`only`](Self::only), or a
+    /// dictionary the automaton cannot hold.
+    ///
+    /// # Performance
+    ///
+    /// The built-in detectors are compiled on the first build in a process and shared
+    /// afterwards; each build then costs the prefilter automata for its own selection and
+    /// any dictionaries (see the README's benchmark figures).
+    pub fn build(self) -> Result<Scanner, BuildError> {
+        let builtin = builtin()?;
+        let mut pool: Vec<Arc<Detector>> = builtin.detectors.clone();
+        let mut ids: HashSet<Arc<str>> = pool.iter().map(|d| Arc::clone(&d.id)).collect();
+        let mut custom_ids = HashSet::new();
+        for (source, text) in &self.custom {
+            for spec in parse_pattern_file(source, text)? {
+                if ids.contains(spec.id.as_str()) {
+                    return Err(BuildError::new(ErrorKind::DuplicateId { id: spec.id }));
+                }
+                let d = Arc::new(Detector::compile(spec)?);
+                ids.insert(Arc::clone(&d.id));
+                custom_ids.insert(Arc::clone(&d.id));
+                pool.push(d);
+            }
+        }
+        if !self.internal_suffixes.is_empty() {
+            let d = Arc::new(Detector::compile(internal_hostname_spec(
+                &self.internal_suffixes,
+            ))?);
+            ids.insert(Arc::clone(&d.id));
+            pool.push(d);
+        }
+        let known = |id: &str| -> Result<(), BuildError> {
+            if ids.contains(id) {
+                Ok(())
+            } else {
+                Err(BuildError::new(ErrorKind::UnknownDetector {
+                    id: id.to_string(),
+                }))
+            }
+        };
+        let selected: Vec<Arc<Detector>> = match &self.only {
+            Some(only) => {
+                for id in only {
+                    known(id)?;
+                }
+                pool.into_iter()
+                    .filter(|d| only.iter().any(|o| **o == *d.id))
+                    .collect()
+            }
+            None => {
+                for id in self.enable.iter().chain(&self.disable) {
+                    known(id)?;
+                }
+                pool.into_iter()
+                    .filter(|d| {
+                        let by_default = (d.default_on || self.all_builtin)
+                            && self
+                                .categories
+                                .as_ref()
+                                .is_none_or(|c| c.contains(&d.category));
+                        let custom = custom_ids.contains(&d.id) && d.default_on;
+                        (by_default || custom || self.enable.iter().any(|e| **e == *d.id))
+                            && !self.disable.iter().any(|e| **e == *d.id)
+                    })
+                    .collect()
+            }
+        };
+        Scanner::compile(
+            selected,
+            &self.dictionaries,
+            Arc::clone(&builtin.allowlist),
+            self.min_confidence,
+        )
+    }
+}
+
+/// The `internal-hostname` detector for a list of suffixes.
+fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
+    let alternation: Vec<String> = suffixes.iter().map(|s| regex::escape(s)).collect();
+    DetectorSpec {
+        id: "internal-hostname".to_string(),
+        category: Category::Network,
+        description: "Host name under an internal DNS suffix".to_string(),
+        regex: format!(
+            r"(?i)\b(?P<v>(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{}))\b",
+            alternation.join("|")
+        ),
+        keywords: suffixes.iter().map(|s| format!(".{s}")).collect(),
+        validator: None,
+        min_entropy: None,
+        confidence: 0.8,
+        default: true,
+        allow: Vec::new(),
+        must_match: Vec::new(),
+        must_not_match: Vec::new(),
+        context: None,
+    }
+}
+
+/// A compiled set of detectors and dictionaries.
+///
+/// `scan` is infallible and runs in time linear in the text: one pass of a keyword
+/// automaton (which gates the detectors that have a literal keyword, most secrets), one
+/// pass of a multi-pattern lazy DFA over the structural detectors (emails, numbers,
+/// addresses), then only the detectors whose gate fired, then the dictionaries.
+///
+/// # Cloning
+///
+/// A scanner is an `Arc` inside: cloning is a reference-count increment, and clones share
+/// all compiled state. It is `Send + Sync`; share one per policy.
+///
+/// ```
+/// use privacy_router::scan::{Category, Scanner};
+///
+/// let scanner = Scanner::builder().build()?;
+/// let text = "Refund card 4539 1488 0343 6467 for jane.doe@acme-mail.de please";
+/// let found = scanner.scan(text);
+/// let kinds: Vec<_> = found.iter().map(|f| (f.detector(), f.category())).collect();
+/// assert!(kinds.contains(&("payment-card", Category::Financial)));
+/// assert!(kinds.contains(&("email", Category::Pii)));
+/// // Spans point into the original text.
+/// assert_eq!(&text[found[0].span()], "4539 1488 0343 6467");
+/// # Ok::<(), privacy_router::scan::BuildError>(())
+/// ```
+#[derive(Clone)]
+pub struct Scanner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Detectors, then one slot per dictionary (`dict_names`).
+    detectors: Vec<Arc<Detector>>,
+    dict_names: Vec<Arc<str>>,
+    keywords: Option<AhoCorasick>,
+    /// For each keyword pattern, the detectors it gates.
+    keyword_owners: Vec<Vec<u32>>,
+    structural: Option<RegexSet>,
+    structural_owners: Vec<u32>,
+    dictionaries: Option<DictMatcher>,
+    allowlist: Arc<HashSet<Vec<u8>>>,
+    min_confidence: f32,
+}
+
+impl Scanner {
+    /// A builder with the default configuration.
+    pub fn builder() -> ScannerBuilder {
+        ScannerBuilder::new()
+    }
+
+    fn compile(
+        detectors: Vec<Arc<Detector>>,
+        dictionaries: &[Dictionary],
+        allowlist: Arc<HashSet<Vec<u8>>>,
+        min_confidence: f32,
+    ) -> Result<Scanner, BuildError> {
+        let mut keyword_index: HashMap<&str, usize> = HashMap::new();
+        let mut keyword_list: Vec<&str> = Vec::new();
+        let mut keyword_owners: Vec<Vec<u32>> = Vec::new();
+        let mut structural_patterns = Vec::new();
+        let mut structural_owners = Vec::new();
+        for (i, d) in detectors.iter().enumerate() {
+            let gate = d.gate_words();
+            if gate.is_empty() {
+                structural_patterns.push(d.pattern.as_str());
+                structural_owners.push(i as u32);
+            }
+            for k in gate {
+                let slot = *keyword_index.entry(k.as_str()).or_insert_with(|| {
+                    keyword_list.push(k.as_str());
+                    keyword_owners.push(Vec::new());
+                    keyword_list.len() - 1
+                });
+                keyword_owners[slot].push(i as u32);
+            }
+        }
+        let keywords = if keyword_list.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&keyword_list)
+                    .map_err(|e| BuildError::detector("keywords", e.to_string()))?,
+            )
+        };
+        let structural = if structural_patterns.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSetBuilder::new(&structural_patterns)
+                    .unicode(false)
+                    .size_limit(REGEX_SIZE_LIMIT * 8)
+                    .dfa_size_limit(SET_DFA_CACHE)
+                    .build()
+                    .map_err(|e| BuildError::detector("structural-set", e.to_string()))?,
+            )
+        };
+        let slots: Vec<u32> = (0..dictionaries.len())
+            .map(|i| (detectors.len() + i) as u32)
+            .collect();
+        let dict_matcher = DictMatcher::build(dictionaries, &slots)?;
+        Ok(Scanner {
+            inner: Arc::new(Inner {
+                dict_names: dictionaries.iter().map(|d| Arc::clone(&d.name)).collect(),
+                detectors,
+                keywords,
+                keyword_owners,
+                structural,
+                structural_owners,
+                dictionaries: dict_matcher,
+                allowlist,
+                min_confidence,
+            }),
+        })
+    }
+
+    /// Finds sensitive data in `text`.
+    ///
+    /// Findings are sorted by start offset. Overlapping findings of the same category are
+    /// resolved to one: the higher confidence wins, then the longer span, then the
+    /// earlier start, then the smaller detector id. Findings of different categories may
+    /// overlap (a connection string's password may also be an email's local part), so
+    /// that a policy sees every category present.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let inner = &*self.inner;
+        let view = View::new(text);
+        let hay = view.bytes();
+        let mut run = vec![false; inner.detectors.len()];
+        if let Some(ac) = &inner.keywords {
+            for m in ac.find_overlapping_iter(hay) {
+                for &d in &inner.keyword_owners[m.pattern().as_usize()] {
+                    run[d as usize] = true;
+                }
+            }
+        }
+        if let Some(set) = &inner.structural {
+            for i in set.matches(hay).iter() {
+                run[inner.structural_owners[i] as usize] = true;
+            }
+        }
+        let mut candidates = Vec::new();
+        for (i, d) in inner.detectors.iter().enumerate() {
+            if run[i] {
+                d.find(
+                    i as u32,
+                    hay,
+                    &inner.allowlist,
+                    inner.min_confidence,
+                    &mut candidates,
+                );
+            }
+        }
+        if let Some(dicts) = &inner.dictionaries {
+            dicts.find(hay, inner.min_confidence, &mut candidates);
+        }
+        let mut findings: Vec<Finding> = resolve(candidates, |c| self.slot(c.detector))
+            .into_iter()
+            .map(|c| {
+                let (id, category) = self.slot(c.detector);
+                let (start, end) = view.to_original(c.start, c.end);
+                Finding {
+                    detector: Arc::clone(id),
+                    category,
+                    start,
+                    end,
+                    confidence: c.confidence,
+                }
+            })
+            .collect();
+        findings.sort_by(|a, b| (a.start, a.end, &a.detector).cmp(&(b.start, b.end, &b.detector)));
+        findings
+    }
+
+    fn slot(&self, index: u32) -> (&Arc<str>, Category) {
+        let i = index as usize;
+        match self.inner.detectors.get(i) {
+            Some(d) => (&d.id, d.category),
+            None => (
+                &self.inner.dict_names[i - self.inner.detectors.len()],
+                Category::Confidential,
+            ),
+        }
+    }
+
+    /// The detectors this scanner runs (dictionaries not included).
+    pub fn detectors(&self) -> impl Iterator<Item = DetectorInfo> + '_ {
+        self.inner.detectors.iter().map(|d| DetectorInfo {
+            detector: Arc::clone(d),
+        })
+    }
+
+    /// Heap bytes held by this scanner's own automata (the shared built-in regexes and
+    /// lazy-DFA caches are not counted).
+    pub fn dictionary_memory(&self) -> usize {
+        self.inner
+            .dictionaries
+            .as_ref()
+            .map_or(0, DictMatcher::memory_usage)
+    }
+}
+
+impl fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scanner")
+            .field("detectors", &self.inner.detectors.len())
+            .field("dictionaries", &self.inner.dict_names)
+            .field("min_confidence", &self.inner.min_confidence)
+            .finish()
+    }
+}
+
+/// Resolves overlaps within each category (see [`Scanner::scan`]).
+fn resolve<'a>(
+    mut candidates: Vec<Candidate>,
+    slot: impl Fn(&Candidate) -> (&'a Arc<str>, Category),
+) -> Vec<Candidate> {
+    if candidates.len() < 2 {
+        return candidates;
+    }
+    candidates.sort_by(|a, b| {
+        let (ida, ca) = slot(a);
+        let (idb, cb) = slot(b);
+        ca.cmp(&cb)
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.start.cmp(&b.start))
+            .then(ida.cmp(idb))
+    });
+    let mut kept = Vec::with_capacity(candidates.len());
+    let mut taken: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut category = None;
+    for c in candidates {
+        let cat = slot(&c).1;
+        if category != Some(cat) {
+            category = Some(cat);
+            taken.clear();
+        }
+        // Accepted spans are disjoint, so only the last one starting before `c.end` can
+        // overlap `c`.
+        let overlaps = taken
+            .range(..c.end)
+            .next_back()
+            .is_some_and(|(_, &end)| end > c.start);
+        if !overlaps {
+            taken.insert(c.start, c.end);
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn scanner_is_shareable() {
+        assert_send_sync::<Scanner>();
+    }
+
+    #[test]
+    fn custom_detectors_and_selection() {
+        let toml = r#"
+[[detector]]
+id = "ticket-ref"
+category = "pii"
+description = "Internal ticket reference"
+regex = '\bTCK-[0-9]{6}\b'
+keywords = ["tck-"]
+confidence = 0.7
+"#;
+        let s = Scanner::builder()
+            .only(["ticket-ref"])
+            .detectors_toml("team.toml", toml)
+            .build()
+            .unwrap();
+        let f = s.scan("see TCK-123456 and tck-000001");
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].detector(), "ticket-ref");
+        let err = Scanner::builder()
+            .enable("no-such-detector")
+            .build()
+            .unwrap_err();
+        assert_eq!(err.detector_id(), Some("no-such-detector"));
+        let bad = "[[detector]]\nid = \"x\"\ncategory = \"pii\"\ndescription = \"\"\nregex = '('\nconfidence = 0.5\n";
+        let err = Scanner::builder()
+            .detectors_toml("bad.toml", bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("detector `x`: invalid regex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn internal_hostnames_follow_the_configured_suffixes() {
+        let s = Scanner::builder()
+            .only(["internal-hostname"])
+            .internal_suffixes(["acme.net"])
+            .build()
+            .unwrap();
+        let text = "ssh build01.eu.acme.net or db.corp";
+        let f = s.scan(text);
+        assert_eq!(f.len(), 1);
+        assert_eq!(&text[f[0].span()], "build01.eu.acme.net");
+    }
+}

@@ -1,0 +1,1149 @@
+//! Validators: the checks a candidate value must pass after its regex matched.
+//!
+//! Regexes find shapes; validators decide whether a shape is real (a checksum holds, an
+//! address is public, a token is not a placeholder). Each one sees the value and the text
+//! around it and answers yes or no; none allocates more than a few bytes or looks further
+//! than the value and its immediate neighbours, so scanning stays linear.
+
+use sha2::{Digest, Sha256};
+
+/// A named check from `patterns/README.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Validator {
+    Luhn,
+    PaymentCard,
+    Iban,
+    UsSsn,
+    UsItin,
+    UkNino,
+    UkNhs,
+    CaSin,
+    InAadhaar,
+    EsNif,
+    EsNie,
+    ItCodiceFiscale,
+    AuTfn,
+    SgNric,
+    PlPesel,
+    AbaRouting,
+    BtcAddress,
+    EthAddress,
+    GithubCrc32,
+    Jwt,
+    BasicAuth,
+    Base64Secret,
+    Email,
+    Ipv4Public,
+    Ipv6Public,
+    Mac,
+    Phone,
+    Date,
+    NotPlaceholder,
+    CredentialUrl,
+}
+
+impl Validator {
+    pub(crate) fn from_name(name: &str) -> Option<Validator> {
+        use Validator::*;
+        Some(match name {
+            "luhn" => Luhn,
+            "payment_card" => PaymentCard,
+            "iban" => Iban,
+            "us_ssn" => UsSsn,
+            "us_itin" => UsItin,
+            "uk_nino" => UkNino,
+            "uk_nhs" => UkNhs,
+            "ca_sin" => CaSin,
+            "in_aadhaar" => InAadhaar,
+            "es_nif" => EsNif,
+            "es_nie" => EsNie,
+            "it_codice_fiscale" => ItCodiceFiscale,
+            "au_tfn" => AuTfn,
+            "sg_nric" => SgNric,
+            "pl_pesel" => PlPesel,
+            "aba_routing" => AbaRouting,
+            "btc_address" => BtcAddress,
+            "eth_address" => EthAddress,
+            "github_crc32" => GithubCrc32,
+            "jwt" => Jwt,
+            "basic_auth" => BasicAuth,
+            "base64_secret" => Base64Secret,
+            "email" => Email,
+            "ipv4_public" => Ipv4Public,
+            "ipv6_public" => Ipv6Public,
+            "mac" => Mac,
+            "phone" => Phone,
+            "date" => Date,
+            "not_placeholder" => NotPlaceholder,
+            "credential_url" => CredentialUrl,
+            _ => return None,
+        })
+    }
+
+    /// Whether the numeric value should be compared with allowlists as digits only.
+    pub(crate) fn is_numeric(self) -> bool {
+        use Validator::*;
+        matches!(
+            self,
+            Luhn | PaymentCard
+                | UsSsn
+                | UsItin
+                | UkNhs
+                | CaSin
+                | InAadhaar
+                | AuTfn
+                | PlPesel
+                | AbaRouting
+                | Phone
+        )
+    }
+
+    /// Checks `hay[start..end]`, the candidate value inside the scanned bytes.
+    pub(crate) fn check(self, hay: &[u8], start: usize, end: usize) -> bool {
+        let v = &hay[start..end];
+        use Validator::*;
+        match self {
+            Luhn => {
+                let d = digits(v);
+                d.len() >= 2 && luhn(&d)
+            }
+            PaymentCard => payment_card(&digits(v)),
+            Iban => iban(v),
+            UsSsn => us_ssn(&digits(v)),
+            UsItin => us_itin(&digits(v)),
+            UkNino => uk_nino(v),
+            UkNhs => uk_nhs(&digits(v)),
+            CaSin => {
+                let d = digits(v);
+                d.len() == 9 && d[0] != 0 && d[0] != 8 && luhn(&d) && !all_same(&d)
+            }
+            InAadhaar => {
+                let d = digits(v);
+                d.len() == 12 && d[0] >= 2 && verhoeff(&d) && !all_same(&d)
+            }
+            EsNif => es_nif(v),
+            EsNie => es_nie(v),
+            ItCodiceFiscale => it_codice_fiscale(v),
+            AuTfn => au_tfn(&digits(v)),
+            SgNric => sg_nric(v),
+            PlPesel => pl_pesel(&digits(v)),
+            AbaRouting => aba_routing(&digits(v)),
+            BtcAddress => btc_address(v),
+            EthAddress => eth_address(v),
+            GithubCrc32 => github_crc32(v),
+            Jwt => jwt(v),
+            BasicAuth => basic_auth(v),
+            Base64Secret => base64_secret(v),
+            Email => email(v),
+            Ipv4Public => ipv4_public(hay, start, end),
+            Ipv6Public => ipv6_public(hay, start, end),
+            Mac => mac(v),
+            Phone => phone(v),
+            Date => date(v),
+            NotPlaceholder => !is_placeholder(v),
+            CredentialUrl => credential_url(v),
+        }
+    }
+}
+
+/// The decimal digits of `v`, as values 0..=9, skipping separators.
+pub(crate) fn digits(v: &[u8]) -> Vec<u8> {
+    v.iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| b - b'0')
+        .collect()
+}
+
+fn all_same(d: &[u8]) -> bool {
+    d.windows(2).all(|w| w[0] == w[1])
+}
+
+/// `0123456789`-style runs, up or down.
+fn is_sequence(d: &[u8]) -> bool {
+    d.windows(2).all(|w| (w[0] + 1) % 10 == w[1]) || d.windows(2).all(|w| (w[1] + 1) % 10 == w[0])
+}
+
+pub(crate) fn luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = x as u32;
+            if i % 2 == 1 {
+                let y = x * 2;
+                if y > 9 { y - 9 } else { y }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn number(d: &[u8]) -> u32 {
+    d.iter().fold(0, |acc, &x| acc * 10 + x as u32)
+}
+
+fn payment_card(d: &[u8]) -> bool {
+    if !(13..=19).contains(&d.len()) || all_same(d) || !luhn(d) {
+        return false;
+    }
+    let p2 = number(&d[..2]);
+    let p3 = number(&d[..3]);
+    let p4 = number(&d[..4]);
+
+    match d[0] {
+        4 => matches!(d.len(), 13 | 16 | 19),              // Visa
+        5 if (51..=55).contains(&p2) => d.len() == 16,     // Mastercard
+        2 if (2221..=2720).contains(&p4) => d.len() == 16, // Mastercard 2-series
+        3 if p2 == 34 || p2 == 37 => d.len() == 15,        // Amex
+        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&d.len()), // JCB
+        3 if (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 => {
+            (14..=19).contains(&d.len()) // Diners
+        }
+        6 if p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 => {
+            (16..=19).contains(&d.len()) // Discover
+        }
+        6 if p2 == 62 || p2 == 81 => (16..=19).contains(&d.len()), // UnionPay
+        5 | 6 if p2 == 50 || (56..=69).contains(&p2) => (12..=19).contains(&d.len()), // Maestro
+        _ => false,
+    }
+}
+
+fn iban_length(country: &[u8]) -> Option<usize> {
+    const LENGTHS: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BI", 27),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DJ", 27),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FK", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"LY", 25),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MN", 20),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NI", 28),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"OM", 23),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"RU", 33),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SD", 18),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"SO", 23),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+        (b"YE", 30),
+    ];
+    LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, n)| n)
+}
+
+fn iban(v: &[u8]) -> bool {
+    let s: Vec<u8> = v
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    if s.len() < 15 || !s[..2].iter().all(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    if iban_length(&s[..2]) != Some(s.len()) || !s[2..4].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let mut rem: u32 = 0;
+    for &b in s[4..].iter().chain(&s[..4]) {
+        if b.is_ascii_digit() {
+            rem = (rem * 10 + (b - b'0') as u32) % 97;
+        } else {
+            rem = (rem * 100 + (b - b'A' + 10) as u32) % 97;
+        }
+    }
+    rem == 1
+}
+
+fn us_ssn(d: &[u8]) -> bool {
+    if d.len() != 9 {
+        return false;
+    }
+    let area = number(&d[..3]);
+    let group = number(&d[3..5]);
+    let serial = number(&d[5..]);
+    // 078-05-1120 (the Woolworth wallet card) and 219-09-9999 (an SSA advertisement) are
+    // published numbers, as is the textbook 123-45-6789.
+    let famous = [78_051_120, 219_099_999, 123_456_789];
+    area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && !famous.contains(&number(d))
+}
+
+fn us_itin(d: &[u8]) -> bool {
+    if d.len() != 9 || d[0] != 9 {
+        return false;
+    }
+    let group = number(&d[3..5]);
+    matches!(group, 50..=65 | 70..=88 | 90..=92 | 94..=99)
+}
+
+fn uk_nino(v: &[u8]) -> bool {
+    let s: Vec<u8> = v
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    if !(s.len() == 8 || s.len() == 9) {
+        return false;
+    }
+    let (a, b) = (s[0], s[1]);
+    if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
+        return false;
+    }
+    if b"DFIQUV".contains(&a) || b"DFIQUVO".contains(&b) {
+        return false;
+    }
+    let prefix = [a, b];
+    if [b"BG", b"GB", b"KN", b"NK", b"NT", b"TN", b"ZZ"].contains(&&prefix) {
+        return false;
+    }
+    if !s[2..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    s.len() == 8 || b"ABCD".contains(&s[8])
+}
+
+fn uk_nhs(d: &[u8]) -> bool {
+    if d.len() != 10 || all_same(d) {
+        return false;
+    }
+    let sum: u32 = d[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x as u32 * (10 - i as u32))
+        .sum();
+    let check = 11 - sum % 11;
+    let check = if check == 11 { 0 } else { check };
+    check != 10 && check == d[9] as u32
+}
+
+fn verhoeff(d: &[u8]) -> bool {
+    const D: [[u8; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[u8; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let mut c = 0u8;
+    for (i, &x) in d.iter().rev().enumerate() {
+        c = D[c as usize][P[i % 8][x as usize] as usize];
+    }
+    c == 0
+}
+
+const NIF_LETTERS: &[u8; 23] = b"TRWAGMYFPDXBNJZSQVHLCKE";
+
+fn alnum_upper(v: &[u8]) -> Vec<u8> {
+    v.iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(|b| b.to_ascii_uppercase())
+        .collect()
+}
+
+fn es_nif(v: &[u8]) -> bool {
+    let s = alnum_upper(v);
+    if s.len() != 9 || !s[..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let n = number(&digits(&s[..8]));
+    NIF_LETTERS[(n % 23) as usize] == s[8]
+}
+
+fn es_nie(v: &[u8]) -> bool {
+    let s = alnum_upper(v);
+    if s.len() != 9 || !s[1..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let lead = match s[0] {
+        b'X' => 0,
+        b'Y' => 1,
+        b'Z' => 2,
+        _ => return false,
+    };
+    let n = lead * 10_000_000 + number(&digits(&s[1..8]));
+    NIF_LETTERS[(n % 23) as usize] == s[8]
+}
+
+fn it_codice_fiscale(v: &[u8]) -> bool {
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    let s = alnum_upper(v);
+    if s.len() != 16 {
+        return false;
+    }
+    let mut sum = 0;
+    for (i, &c) in s[..15].iter().enumerate() {
+        let k = if c.is_ascii_digit() {
+            (c - b'0') as usize
+        } else {
+            (c - b'A') as usize
+        };
+        // Positions are counted from 1: odd positions use the odd table.
+        sum += if i % 2 == 0 { ODD[k] } else { k as u32 };
+    }
+    s[15] == b'A' + (sum % 26) as u8
+}
+
+fn au_tfn(d: &[u8]) -> bool {
+    let weights: &[u32] = match d.len() {
+        9 => &[1, 4, 3, 7, 5, 8, 6, 9, 10],
+        8 => &[10, 7, 8, 4, 6, 3, 5, 1],
+        _ => return false,
+    };
+    if all_same(d) {
+        return false;
+    }
+    let sum: u32 = d.iter().zip(weights).map(|(&x, w)| x as u32 * w).sum();
+    sum.is_multiple_of(11)
+}
+
+fn sg_nric(v: &[u8]) -> bool {
+    let s = alnum_upper(v);
+    if s.len() != 9 || !s[1..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    const WEIGHTS: [u32; 7] = [2, 7, 6, 5, 4, 3, 2];
+    let sum: u32 = s[1..8]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(&c, w)| (c - b'0') as u32 * w)
+        .sum();
+    let (offset, table): (u32, &[u8; 11]) = match s[0] {
+        b'S' => (0, b"JZIHGFEDCBA"),
+        b'T' => (4, b"JZIHGFEDCBA"),
+        b'F' => (0, b"XWUTRQPNMLK"),
+        b'G' => (4, b"XWUTRQPNMLK"),
+        b'M' => (3, b"KLJNPQRTUWX"),
+        _ => return false,
+    };
+    let r = ((sum + offset) % 11) as usize;
+    let check = if s[0] == b'M' {
+        table[10 - r]
+    } else {
+        table[r]
+    };
+    check == s[8]
+}
+
+fn pl_pesel(d: &[u8]) -> bool {
+    if d.len() != 11 || all_same(d) {
+        return false;
+    }
+    const W: [u32; 10] = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
+    let sum: u32 = d[..10].iter().zip(W).map(|(&x, w)| x as u32 * w).sum();
+    if (10 - sum % 10) % 10 != d[10] as u32 {
+        return false;
+    }
+    let yy = number(&d[..2]);
+    let mm = number(&d[2..4]);
+    let dd = number(&d[4..6]);
+    let (century, month) = match mm {
+        1..=12 => (1900, mm),
+        21..=32 => (2000, mm - 20),
+        41..=52 => (2100, mm - 40),
+        61..=72 => (2200, mm - 60),
+        81..=92 => (1800, mm - 80),
+        _ => return false,
+    };
+    valid_day(century + yy, month, dd)
+}
+
+fn valid_day(year: u32, month: u32, day: u32) -> bool {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+fn aba_routing(d: &[u8]) -> bool {
+    if d.len() != 9 || all_same(d) {
+        return false;
+    }
+    let prefix = number(&d[..2]);
+    if !matches!(prefix, 0..=12 | 21..=32 | 61..=72 | 80) {
+        return false;
+    }
+    let w = [3u32, 7, 1];
+    let sum: u32 = d
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x as u32 * w[i % 3])
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn btc_address(v: &[u8]) -> bool {
+    let lower: Vec<u8> = v.to_ascii_lowercase();
+    if lower.starts_with(b"bc1") {
+        return bech32(&lower);
+    }
+    match base58_decode(v) {
+        Some(raw) if raw.len() == 25 && (raw[0] == 0x00 || raw[0] == 0x05) => {
+            let h = Sha256::digest(Sha256::digest(&raw[..21]));
+            h[..4] == raw[21..]
+        }
+        _ => false,
+    }
+}
+
+fn base58_decode(v: &[u8]) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut out: Vec<u8> = Vec::with_capacity(32);
+    for &c in v {
+        let mut carry = ALPHABET.iter().position(|&a| a == c)? as u32;
+        for byte in out.iter_mut().rev() {
+            carry += *byte as u32 * 58;
+            *byte = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            out.insert(0, (carry & 0xff) as u8);
+            carry >>= 8;
+        }
+        if out.len() > 64 {
+            return None;
+        }
+    }
+    let zeros = v.iter().take_while(|&&c| c == b'1').count();
+    let mut raw = vec![0u8; zeros];
+    raw.extend(out);
+    Some(raw)
+}
+
+fn bech32(s: &[u8]) -> bool {
+    const CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let Some(sep) = s.iter().rposition(|&c| c == b'1') else {
+        return false;
+    };
+    let (hrp, data) = (&s[..sep], &s[sep + 1..]);
+    if data.len() < 6 || !(14..=90).contains(&s.len()) {
+        return false;
+    }
+    let mut values = Vec::with_capacity(hrp.len() * 2 + 1 + data.len());
+    values.extend(hrp.iter().map(|c| c >> 5));
+    values.push(0);
+    values.extend(hrp.iter().map(|c| c & 31));
+    for &c in data {
+        match CHARSET.iter().position(|&a| a == c) {
+            Some(p) => values.push(p as u8),
+            None => return false,
+        }
+    }
+    const GEN: [u32; 5] = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+    let mut chk: u32 = 1;
+    for v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x1ffffff) << 5) ^ v as u32;
+        for (i, g) in GEN.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk == 1 || chk == 0x2bc830a3
+}
+
+fn eth_address(v: &[u8]) -> bool {
+    let hex = v.strip_prefix(b"0x").or_else(|| v.strip_prefix(b"0X"));
+    match hex {
+        Some(h) => h.len() == 40 && h.iter().all(u8::is_ascii_hexdigit) && !all_same(h),
+        None => false,
+    }
+}
+
+pub(crate) fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+fn base62(mut n: u32, width: usize) -> Vec<u8> {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = vec![b'0'; width];
+    for slot in out.iter_mut().rev() {
+        *slot = ALPHABET[(n % 62) as usize];
+        n /= 62;
+    }
+    out
+}
+
+fn github_crc32(v: &[u8]) -> bool {
+    let Some(us) = v.iter().position(|&b| b == b'_') else {
+        return false;
+    };
+    let body = &v[us + 1..];
+    body.len() == 36 && base62(crc32(&body[..30]), 6) == body[30..]
+}
+
+/// Decodes standard or URL-safe base64, with or without padding.
+pub(crate) fn base64_decode(v: &[u8]) -> Option<Vec<u8>> {
+    let v = v.strip_suffix(b"==").or(v.strip_suffix(b"=")).unwrap_or(v);
+    if v.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(v.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in v {
+        let x = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | x as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+fn jwt(v: &[u8]) -> bool {
+    let mut parts = v.split(|&b| b == b'.');
+    let (Some(header), Some(payload), Some(_sig)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    if payload.is_empty() {
+        return false;
+    }
+    let Some(json) = base64_decode(header) else {
+        return false;
+    };
+    match serde_json::from_slice::<serde_json::Value>(&json) {
+        Ok(serde_json::Value::Object(map)) => map.contains_key("alg"),
+        _ => false,
+    }
+}
+
+fn printable(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|s| {
+        s.chars()
+            .all(|c| !c.is_control() || c == '\n' || c == '\r' || c == '\t')
+    })
+}
+
+fn basic_auth(v: &[u8]) -> bool {
+    let Some(raw) = base64_decode(v) else {
+        return false;
+    };
+    if !printable(&raw) {
+        return false;
+    }
+    match raw.iter().position(|&b| b == b':') {
+        Some(colon) => {
+            let password = &raw[colon + 1..];
+            !password.is_empty() && !is_placeholder(password)
+        }
+        None => false,
+    }
+}
+
+fn base64_secret(v: &[u8]) -> bool {
+    // Short values must decode to text (`namespace: payments` is valid base64 of
+    // nothing); long ones may be binary key material.
+    match base64_decode(v) {
+        Some(raw) if raw.len() >= 24 => !is_placeholder(&raw),
+        Some(raw) => raw.len() >= 4 && printable(&raw) && !is_placeholder(&raw),
+        None => false,
+    }
+}
+
+/// RFC 2606 / RFC 6761 names: documentation and special-use domains.
+pub(crate) fn is_reserved_domain(domain: &[u8]) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let d = d.strip_suffix(b".").unwrap_or(&d);
+    const EXACT: [&[u8]; 3] = [b"example.com", b"example.net", b"example.org"];
+    // `.local` (mDNS) is special-use too, but `db.ns.svc.cluster.local` credentials are
+    // real ones: it is not treated as reserved.
+    const TLDS: [&[u8]; 4] = [b"test", b"example", b"invalid", b"localhost"];
+    if d == b"localhost" {
+        return true;
+    }
+    for e in EXACT {
+        if d == e || (d.len() > e.len() && d.ends_with(e) && d[d.len() - e.len() - 1] == b'.') {
+            return true;
+        }
+    }
+    TLDS.iter()
+        .any(|t| d.len() > t.len() && d.ends_with(t) && d[d.len() - t.len() - 1] == b'.')
+}
+
+fn email(v: &[u8]) -> bool {
+    let Some(at) = v.iter().rposition(|&b| b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&v[..at], &v[at + 1..]);
+    if local.is_empty() || domain.is_empty() || is_reserved_domain(domain) {
+        return false;
+    }
+    let tld = domain.rsplit(|&b| b == b'.').next().unwrap_or(b"");
+    tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic) && domain.contains(&b'.')
+}
+
+fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
+    // Not part of a longer dotted run such as a version number `1.2.3.4.5` or an OID.
+    let before = start.checked_sub(1).map(|i| hay[i]);
+    let after = hay.get(end).copied();
+    if matches!(before, Some(b'.' | b'0'..=b'9')) || matches!(after, Some(b'0'..=b'9')) {
+        return false;
+    }
+    if after == Some(b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
+        return false;
+    };
+    let Ok(ip) = text.parse::<std::net::Ipv4Addr>() else {
+        return false;
+    };
+    let [a, b, c, _] = ip.octets();
+    let bits = u32::from(ip);
+    let netmask = bits != 0 && bits.leading_ones() + bits.trailing_zeros() == 32 && a == 255;
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || a == 0
+        || a >= 240
+        || netmask
+        || (a, b, c) == (192, 0, 2)
+        || (a, b, c) == (198, 51, 100)
+        || (a, b, c) == (203, 0, 113))
+}
+
+fn ipv6_public(hay: &[u8], start: usize, end: usize) -> bool {
+    let after = hay.get(end).copied();
+    if matches!(after, Some(b':' | b'.')) && hay.get(end + 1).is_some_and(u8::is_ascii_hexdigit) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
+        return false;
+    };
+    let text = text.split('%').next().unwrap_or(text);
+    let Ok(ip) = text.parse::<std::net::Ipv6Addr>() else {
+        return false;
+    };
+    let s = ip.segments();
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        let s = v4.to_string();
+        return ipv4_public(s.as_bytes(), 0, s.len());
+    }
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || s.iter().filter(|&&x| x != 0).count() < 2)
+}
+
+fn mac(v: &[u8]) -> bool {
+    let hex: Vec<u8> = v
+        .iter()
+        .filter(|b| b.is_ascii_hexdigit())
+        .map(|b| b.to_ascii_lowercase())
+        .collect();
+    hex.len() == 12 && !hex.iter().all(|&b| b == b'0') && !hex.iter().all(|&b| b == b'f')
+}
+
+fn phone(v: &[u8]) -> bool {
+    let d = digits(v);
+    let international = v.first() == Some(&b'+');
+    let range = if international { 8..=15 } else { 7..=15 };
+    range.contains(&d.len()) && !all_same(&d) && !is_sequence(&d)
+}
+
+fn date(v: &[u8]) -> bool {
+    const MONTHS: [&[u8]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    let lower = v.to_ascii_lowercase();
+    let mut numbers: Vec<u32> = Vec::new();
+    let mut month_name = None;
+    for part in lower
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+    {
+        if part.iter().all(u8::is_ascii_digit) {
+            if part.len() > 4 {
+                return false;
+            }
+            numbers.push(number(&digits(part)));
+        } else if let Some(m) = MONTHS.iter().position(|m| part.starts_with(m)) {
+            month_name = Some(m as u32 + 1);
+        } else if !matches!(part, b"st" | b"nd" | b"rd" | b"th" | b"of") {
+            // `1st`, `2nd`: digits followed by a suffix.
+            let n = part.iter().take_while(|b| b.is_ascii_digit()).count();
+            if n == 0 || !matches!(&part[n..], b"st" | b"nd" | b"rd" | b"th") {
+                return false;
+            }
+            numbers.push(number(&digits(&part[..n])));
+        }
+    }
+    let plausible = |y: u32, m: u32, d: u32| (1900..=2100).contains(&y) && valid_day(y, m, d);
+    match (month_name, numbers.as_slice()) {
+        (Some(m), [d, y]) | (Some(m), [y, d]) if *y > 31 => plausible(*y, m, *d),
+        (None, [a, b, c]) if *a > 31 => plausible(*a, *b, *c),
+        (None, [a, b, c]) => plausible(*c, *b, *a) || plausible(*c, *a, *b),
+        _ => false,
+    }
+}
+
+/// Whether a value is obviously a stand-in rather than a real secret: `YOUR_API_KEY`,
+/// `xxxx`, `changeme`, `${VAR}`, `<token>`, `****`, one repeated character...
+pub(crate) fn is_placeholder(v: &[u8]) -> bool {
+    let t = v.trim_ascii();
+    let t = t
+        .strip_prefix(b"\"")
+        .and_then(|x| x.strip_suffix(b"\""))
+        .or_else(|| t.strip_prefix(b"'").and_then(|x| x.strip_suffix(b"'")))
+        .unwrap_or(t);
+    if t.len() < 4 || all_same(t) {
+        return true;
+    }
+    let lower = t.to_ascii_lowercase();
+    const WHOLE: [&[u8]; 22] = [
+        b"password",
+        b"passwd",
+        b"secret",
+        b"token",
+        b"null",
+        b"none",
+        b"nil",
+        b"undefined",
+        b"true",
+        b"false",
+        b"string",
+        b"value",
+        b"apikey",
+        b"api_key",
+        b"hidden",
+        b"masked",
+        b"redacted",
+        b"changeme",
+        b"default",
+        b"admin",
+        b"required",
+        b"optional",
+    ];
+    if WHOLE.contains(&lower.as_slice()) {
+        return true;
+    }
+    const PARTS: [&[u8]; 24] = [
+        b"example",
+        b"xxxx",
+        b"your_",
+        b"your-",
+        b"yourkey",
+        b"your key",
+        b"changeme",
+        b"change_me",
+        b"placeholder",
+        b"dummy",
+        b"redacted",
+        b"sample",
+        b"<",
+        b">",
+        b"${",
+        b"{{",
+        b"$(",
+        b"****",
+        b"...",
+        b"replace_me",
+        b"insert_",
+        b"fake",
+        b"1234567890",
+        b"abcdef123456",
+    ];
+    if PARTS
+        .iter()
+        .any(|p| memchr::memmem::find(&lower, p).is_some())
+    {
+        return true;
+    }
+    // Environment and template references: `$DB_PASSWORD`, `%APPDATA%`, `process.env.X`.
+
+    (lower.starts_with(b"$")
+        && lower[1..]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_'))
+        || (lower.starts_with(b"%") && lower.ends_with(b"%"))
+        || lower.starts_with(b"process.env")
+        || lower.starts_with(b"os.environ")
+        || lower.starts_with(b"os.getenv")
+        || lower.starts_with(b"env(")
+}
+
+fn credential_url(v: &[u8]) -> bool {
+    let Some(scheme_end) = memchr::memmem::find(v, b"://") else {
+        return false;
+    };
+    let rest = &v[scheme_end + 3..];
+    let authority_end = rest
+        .iter()
+        .position(|&b| b == b'/' || b == b'?' || b == b'#')
+        .unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.iter().rposition(|&b| b == b'@') else {
+        return false;
+    };
+    let (userinfo, host) = (&authority[..at], &authority[at + 1..]);
+    let Some(colon) = userinfo.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let password = &userinfo[colon + 1..];
+    let host = host.split(|&b| b == b':').next().unwrap_or(host);
+    !password.is_empty() && !is_placeholder(password) && !is_reserved_domain(host)
+}
+
+/// Shannon entropy of `v` in bits per byte.
+pub(crate) fn entropy(v: &[u8]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in v {
+        counts[b as usize] += 1;
+    }
+    let n = v.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f32 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(v: Validator, s: &str) -> bool {
+        v.check(s.as_bytes(), 0, s.len())
+    }
+
+    #[test]
+    fn checksums() {
+        use Validator::*;
+        assert!(ok(PaymentCard, "4539 1488 0343 6467"));
+        assert!(!ok(PaymentCard, "4539 1488 0343 6468"));
+        assert!(ok(PaymentCard, "378282246310005"));
+        assert!(ok(Iban, "DE89 3704 0044 0532 0130 00"));
+        assert!(ok(Iban, "GB82WEST12345698765432"));
+        assert!(!ok(Iban, "DE89 3704 0044 0532 0130 01"));
+        assert!(ok(UkNhs, "943 476 5919"));
+        assert!(!ok(UkNhs, "943 476 5918"));
+        assert!(ok(InAadhaar, "2341 2341 2346"));
+        assert!(ok(EsNif, "12345678Z"));
+        assert!(ok(EsNie, "X1234567L"));
+        assert!(ok(ItCodiceFiscale, "RSSMRA85T10A562S"));
+        assert!(ok(AuTfn, "123 456 782"));
+        assert!(ok(SgNric, "S1234567D"));
+        assert!(ok(PlPesel, "44051401359"));
+        assert!(ok(AbaRouting, "011000015"));
+        assert!(ok(BtcAddress, "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"));
+        assert!(ok(BtcAddress, "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
+        assert!(ok(BtcAddress, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"));
+        assert!(!ok(BtcAddress, "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3"));
+        assert!(ok(UsSsn, "536-22-1947"));
+        assert!(!ok(UsSsn, "666-22-1947"));
+        assert!(!ok(UsSsn, "078-05-1120"));
+        assert!(ok(UkNino, "AB 12 34 56 C"));
+        assert!(!ok(UkNino, "QQ 12 34 56 C"));
+        assert!(ok(CaSin, "130 692 544"));
+        assert!(!ok(CaSin, "046 454 286"));
+    }
+
+    #[test]
+    fn github_token_checksum() {
+        let body = b"aBcDeFgHiJkLmNoPqRsTuVwXyZ0123";
+        let mut token = b"ghp_".to_vec();
+        token.extend_from_slice(body);
+        token.extend(base62(crc32(body), 6));
+        assert!(Validator::GithubCrc32.check(&token, 0, token.len()));
+        let last = token.len() - 1;
+        token[last] = if token[last] == b'a' { b'b' } else { b'a' };
+        assert!(!Validator::GithubCrc32.check(&token, 0, token.len()));
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn addresses() {
+        let ok4 = |s: &str| ipv4_public(s.as_bytes(), 0, s.len());
+        assert!(ok4("8.8.8.8"));
+        assert!(ok4("10.1.2.3"));
+        for bad in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "169.254.1.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "255.255.255.0",
+            "192.0.2.10",
+            "198.51.100.7",
+            "203.0.113.9",
+        ] {
+            assert!(!ok4(bad), "{bad}");
+        }
+        let hay = b"v1.2.3.4.5";
+        assert!(!ipv4_public(hay, 1, 8));
+        let ok6 = |s: &str| ipv6_public(s.as_bytes(), 0, s.len());
+        assert!(ok6("2a00:1450:4001:81c::200e"));
+        assert!(!ok6("2001:db8::1"));
+        assert!(!ok6("fe80::1"));
+        assert!(!ok6("::1"));
+        assert!(ok(Validator::Email, "jane@acme.io"));
+        assert!(!ok(Validator::Email, "jane@example.com"));
+        assert!(!ok(Validator::Email, "jane@mail.example.org"));
+        assert!(!ok(Validator::Email, "jane@host.test"));
+    }
+
+    #[test]
+    fn placeholders_and_dates() {
+        for p in [
+            "YOUR_API_KEY",
+            "xxxxxxxx",
+            "changeme",
+            "${DB_PASSWORD}",
+            "<token>",
+            "********",
+            "$SECRET",
+        ] {
+            assert!(is_placeholder(p.as_bytes()), "{p}");
+        }
+        assert!(!is_placeholder(b"s3cr3t-Passw0rd!"));
+        assert!(ok(Validator::Date, "1985-03-12"));
+        assert!(ok(Validator::Date, "12/03/1985"));
+        assert!(ok(Validator::Date, "12 March 1985"));
+        assert!(!ok(Validator::Date, "31/02/1985"));
+        assert!(ok(
+            Validator::Jwt,
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+        ));
+        assert!(!ok(
+            Validator::Jwt,
+            "eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.c2ln"
+        ));
+        assert!(ok(Validator::BasicAuth, "YWxhZGRpbjpvcGVuc2VzYW1l"));
+        assert!(!ok(Validator::BasicAuth, "YWxhZGRpbg=="));
+    }
+}
