@@ -161,13 +161,15 @@ impl Context {
         })
     }
 
-    /// Which kinds of word occur as whole words in `text`.
-    fn scan(&self, text: &[u8], near: &mut Near) {
+    /// Which kinds of word occur as whole words in `hay[range]`. Word boundaries are
+    /// judged on `hay`: a word cut by the window's edge (`sup|port`) is not `port`.
+    fn scan(&self, hay: &[u8], range: std::ops::Range<usize>, near: &mut Near) {
         let is_word = |b: u8| b.is_ascii_alphanumeric();
-        for m in self.words.find_overlapping_iter(text) {
-            let (s, e) = (m.start(), m.end());
-            let left = s == 0 || !is_word(text[s]) || !is_word(text[s - 1]);
-            let right = e == text.len() || !is_word(text[e - 1]) || !is_word(text[e]);
+        let offset = range.start;
+        for m in self.words.find_overlapping_iter(&hay[range]) {
+            let (s, e) = (m.start() + offset, m.end() + offset);
+            let left = s == 0 || !is_word(hay[s]) || !is_word(hay[s - 1]);
+            let right = e == hay.len() || !is_word(hay[e - 1]) || !is_word(hay[e]);
             if left && right {
                 match self.kinds[m.pattern().as_usize()] {
                     WordKind::Require => near.require = true,
@@ -308,8 +310,8 @@ impl Detector {
         // words it rejects most candidates.
         let mut near = Near::default();
         if let Some(ctx) = &self.context {
-            ctx.scan(&hay[start.saturating_sub(ctx.window)..start], &mut near);
-            ctx.scan(&hay[end..(end + ctx.window).min(hay.len())], &mut near);
+            ctx.scan(hay, start.saturating_sub(ctx.window)..start, &mut near);
+            ctx.scan(hay, end..(end + ctx.window).min(hay.len()), &mut near);
             if (ctx.has_require && !near.require) || near.exclude {
                 return None;
             }
@@ -385,12 +387,12 @@ mod tests {
             window: 32,
             require: vec!["passport".into(), "date of birth".into()],
             boost: vec!["dob".into()],
-            exclude: vec!["version".into()],
+            exclude: vec!["version".into(), "port".into()],
         };
         let ctx = Context::compile("t", spec).unwrap();
         let near = |text: &str| {
             let mut n = Near::default();
-            ctx.scan(text.as_bytes(), &mut n);
+            ctx.scan(text.as_bytes(), 0..text.len(), &mut n);
             (n.require, n.boost, n.exclude)
         };
         assert_eq!(near("my Passport no"), (true, false, false));
@@ -398,5 +400,9 @@ mod tests {
         assert_eq!(near("Date of Birth: x"), (true, false, false));
         assert_eq!(near("xdob, versions"), (false, false, false));
         assert_eq!(near("dob version"), (false, true, true));
+        // A word cut by the window's edge is not a whole word.
+        let mut n = Near::default();
+        ctx.scan(b"support", 3..7, &mut n);
+        assert!(!n.exclude && !n.require);
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
 use super::detector::{Candidate, Detector, DetectorSpec, REGEX_SIZE_LIMIT, parse_pattern_file};
@@ -444,9 +444,12 @@ impl Scanner {
             None
         } else {
             Some(
+                // A full DFA: a few hundred short keywords make a small one, and the
+                // overlapping search over every byte of every prompt is the hot loop.
                 AhoCorasick::builder()
                     .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&keyword_list)
                     .map_err(|e| BuildError::detector("keywords", e.to_string()))?,
             )

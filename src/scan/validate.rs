@@ -897,12 +897,28 @@ fn date(v: &[u8]) -> bool {
             numbers.push(number(&digits(&part[..n])));
         }
     }
-    let plausible = |y: u32, m: u32, d: u32| (1900..=2100).contains(&y) && valid_day(y, m, d);
+    let this_year = current_year();
+    let plausible = |y: u32, m: u32, d: u32| (1900..=this_year).contains(&y) && valid_day(y, m, d);
     match (month_name, numbers.as_slice()) {
         (Some(m), [d, y]) | (Some(m), [y, d]) if *y > 31 => plausible(*y, m, *d),
         (None, [a, b, c]) if *a > 31 => plausible(*a, *b, *c),
         (None, [a, b, c]) => plausible(*c, *b, *a) || plausible(*c, *a, *b),
         _ => false,
+    }
+}
+
+/// The current calendar year (UTC), for dates of birth. Falls back to 2100 if the clock
+/// is before 1970.
+fn current_year() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Mean Gregorian year: off by at most a day around New Year, which is irrelevant for
+    // rejecting birth dates in the future.
+    if secs == 0 {
+        2100
+    } else {
+        1970 + (secs / 31_556_952) as u32
     }
 }
 
