@@ -187,10 +187,18 @@ pub struct Extracted {
     model: Option<String>,
     model_raw: Option<Range<usize>>,
     stream: bool,
+    previous_response: bool,
     is_json: bool,
 }
 
 impl Extracted {
+    /// Whether a Responses API request continues a conversation kept by the provider
+    /// (`previous_response_id`): its earlier turns were never in this body, so they were
+    /// not inspected, and a self-hosted model cannot see them.
+    pub fn continues_previous_response(&self) -> bool {
+        self.previous_response
+    }
+
     /// The format the body was read as.
     pub fn format(&self) -> ApiFormat {
         self.format
@@ -328,6 +336,7 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
             model: None,
             model_raw: None,
             stream: false,
+            previous_response: false,
             is_json: false,
         });
     }
@@ -381,6 +390,10 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
     Ok(Extracted {
         format,
         stream: doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        previous_response: format == ApiFormat::OpenAiResponses
+            && doc
+                .get("previous_response_id")
+                .is_some_and(Value::is_string),
         segments,
         unscannable,
         model,
@@ -568,6 +581,7 @@ mod tests {
         let x = extract(ApiFormat::OpenAiResponses, body.as_bytes()).unwrap();
         let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
         assert!(texts.contains(&"be nice") && texts.contains(&"q") && texts.contains(&"tool says"));
+        assert!(x.continues_previous_response());
         assert_eq!(x.unscannable()[0].kind, "file");
     }
 

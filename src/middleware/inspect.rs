@@ -30,6 +30,9 @@ pub struct InspectionReport {
     pub scanned_bytes: usize,
     /// Time spent extracting, scanning and deciding.
     pub scan_time: Duration,
+    /// The request continues a conversation the provider keeps
+    /// (`previous_response_id`): earlier turns were not in the body and not inspected.
+    pub continues_previous_response: bool,
 }
 
 impl InspectionReport {
@@ -40,6 +43,7 @@ impl InspectionReport {
             requested_model: None,
             scanned_bytes: 0,
             scan_time: Duration::ZERO,
+            continues_previous_response: false,
         }
     }
 }
@@ -108,6 +112,7 @@ pub(crate) fn inspect(
                 requested_model: None,
                 scanned_bytes: 0,
                 scan_time: started.elapsed(),
+                continues_previous_response: false,
             },
             rewritten: None,
         };
@@ -149,6 +154,7 @@ pub(crate) fn inspect(
             requested_model,
             scanned_bytes: extracted.scanned_bytes(),
             scan_time,
+            continues_previous_response: extracted.continues_previous_response(),
         },
         rewritten,
     }

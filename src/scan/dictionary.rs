@@ -17,6 +17,14 @@ use super::normalize::fold_str;
 /// `Debug` shows the name and the number of terms, never the terms: a customer list is
 /// itself confidential.
 ///
+/// # Performance
+///
+/// All of a scanner's dictionaries compile into one Aho-Corasick automaton (a contiguous
+/// NFA above 2,000 terms). Measured on 2 cores: 10,000 terms build in 0.07 s into a
+/// 1.4 MiB automaton; 100,000 terms in 1.2 s into 11.8 MiB (peak RSS +39 MiB while
+/// building). Adding 10,000 terms costs about 10% of scan throughput
+/// (`cargo bench --bench scan`).
+///
 /// ```
 /// use privacy_router::scan::{Dictionary, Scanner};
 ///
