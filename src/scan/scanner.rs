@@ -498,9 +498,14 @@ impl Scanner {
         let hay = view.bytes();
         let mut run = vec![false; inner.detectors.len()];
         if let Some(ac) = &inner.keywords {
+            // Common keywords hit many times per text; their owners are marked once.
+            let mut seen = vec![false; inner.keyword_owners.len()];
             for m in ac.find_overlapping_iter(hay) {
-                for &d in &inner.keyword_owners[m.pattern().as_usize()] {
-                    run[d as usize] = true;
+                let k = m.pattern().as_usize();
+                if !std::mem::replace(&mut seen[k], true) {
+                    for &d in &inner.keyword_owners[k] {
+                        run[d as usize] = true;
+                    }
                 }
             }
         }

@@ -147,11 +147,39 @@ impl Validator {
 }
 
 /// The decimal digits of `v`, as values 0..=9, skipping separators.
-pub(crate) fn digits(v: &[u8]) -> Vec<u8> {
-    v.iter()
-        .filter(|b| b.is_ascii_digit())
-        .map(|b| b - b'0')
-        .collect()
+/// The decimal digits of a value, on the stack: validators run on every candidate, and
+/// a heap allocation per candidate showed up in profiles.
+pub(crate) struct Digits {
+    buf: [u8; MAX_DIGITS],
+    len: usize,
+}
+
+/// No validated number has more digits than this; a value with more has none (and so
+/// fails every numeric validator).
+const MAX_DIGITS: usize = 32;
+
+impl std::ops::Deref for Digits {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+pub(crate) fn digits(v: &[u8]) -> Digits {
+    let mut d = Digits {
+        buf: [0; MAX_DIGITS],
+        len: 0,
+    };
+    for &b in v.iter().filter(|b| b.is_ascii_digit()) {
+        if d.len == MAX_DIGITS {
+            d.len = 0;
+            return d;
+        }
+        d.buf[d.len] = b - b'0';
+        d.len += 1;
+    }
+    d
 }
 
 fn all_same(d: &[u8]) -> bool {
