@@ -1,12 +1,18 @@
-//! A validating JSON reader that reports every string value with its path and the exact
-//! bytes it occupies in the body.
+//! A validating JSON reader that reports every string (values and keys) with where it is
+//! in the document and the exact bytes it occupies in the body.
 //!
 //! `serde_json::Value` would tell us the strings but not where they are, and rewriting a
 //! document through it reorders keys and reformats numbers. Redaction must change only the
-//! strings it redacts, byte for byte, so this reader keeps raw positions. It accepts
-//! exactly RFC 8259 JSON (UTF-8, no trailing commas, no comments) and refuses nesting
-//! deeper than [`MAX_DEPTH`] instead of recursing without bound.
+//! strings it redacts, byte for byte, so this reader keeps raw positions.
+//!
+//! Paths are a tree of nodes (each string, object and array has one, pointing at its
+//! parent), not a path copied into every string: a client can send millions of strings
+//! under one long key, and copying the key into each would cost terabytes. The reader
+//! accepts exactly RFC 8259 JSON (UTF-8, no trailing commas, no comments), refuses
+//! duplicate keys (a second `"type"` could make one reader see an image where another
+//! sees text), nesting deeper than [`MAX_DEPTH`], and more than [`MAX_STRINGS`] strings.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 
@@ -14,56 +20,88 @@ use std::ops::Range;
 /// reader's recursion (and stack) small whatever a client sends.
 pub(crate) const MAX_DEPTH: usize = 128;
 
-/// One step of a JSON path.
+/// More strings than this are refused (inspection fails closed): an 8 MiB body of
+/// empty strings would otherwise cost hundreds of megabytes of bookkeeping.
+pub(crate) const MAX_STRINGS: usize = 1_000_000;
+
+/// The root node's parent.
+pub(crate) const NO_PARENT: u32 = u32::MAX;
+
+/// One step from a node's parent to the node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    Key(String),
-    Index(usize),
+    Root,
+    Key(Box<str>),
+    Index(u32),
 }
 
-/// A path such as `messages[2].content[0].text`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct JsonPath(pub(crate) Vec<Step>);
-
-impl JsonPath {
-    /// Whether `prefix` is this path or one of its ancestors.
-    pub(crate) fn starts_with(&self, prefix: &JsonPath) -> bool {
-        self.0.starts_with(&prefix.0)
-    }
-
-    /// The last key on the path, if the path ends in a key.
-    pub(crate) fn last_key(&self) -> Option<&str> {
-        match self.0.last() {
-            Some(Step::Key(k)) => Some(k),
-            _ => None,
-        }
-    }
+/// A string, object or array of the document.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub(crate) parent: u32,
+    pub(crate) step: Step,
 }
 
-impl fmt::Display for JsonPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return f.write_str("$");
-        }
-        for (i, step) in self.0.iter().enumerate() {
-            match step {
-                Step::Key(k) if i == 0 => write!(f, "{k}")?,
-                Step::Key(k) => write!(f, ".{k}")?,
-                Step::Index(n) => write!(f, "[{n}]")?,
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A string value of the document.
+/// A string of the document: a value, or an object key.
 #[derive(Clone)]
 pub(crate) struct JsonString {
-    pub(crate) path: JsonPath,
+    /// The value's node; for a key, the node of the member it names.
+    pub(crate) node: u32,
+    pub(crate) is_key: bool,
     /// The token in the body, quotes included.
     pub(crate) raw: Range<usize>,
-    /// The decoded value.
+    /// The decoded text.
     pub(crate) value: String,
+}
+
+/// A document: its nodes (parents before children) and its strings in document order.
+pub(crate) struct Doc {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) strings: Vec<JsonString>,
+    /// Top-level `"stream": true`.
+    pub(crate) stream: bool,
+    /// Whether the top-level value is an object.
+    pub(crate) is_object: bool,
+}
+
+/// The display form of a node's path, such as `messages[2].content[0].text`. Keys longer
+/// than 64 bytes are cut, so a path's length is bounded by the depth limit.
+pub(crate) fn path_of(nodes: &[Node], node: u32) -> String {
+    let mut steps = Vec::new();
+    let mut at = node;
+    while at != NO_PARENT {
+        let n = &nodes[at as usize];
+        steps.push(&n.step);
+        at = n.parent;
+    }
+    let mut out = String::new();
+    for step in steps.iter().rev() {
+        match step {
+            Step::Root => {}
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                let mut end = k.len().min(64);
+                while !k.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push_str(&k[..end]);
+                if end < k.len() {
+                    out.push('…');
+                }
+            }
+            Step::Index(i) => {
+                out.push('[');
+                out.push_str(&i.to_string());
+                out.push(']');
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('$');
+    }
+    out
 }
 
 /// Why a body is not JSON. Carries a byte offset, never content.
@@ -79,8 +117,8 @@ impl fmt::Display for JsonError {
     }
 }
 
-/// Reads `body` as one JSON document and returns its string values in document order.
-pub(crate) fn strings(body: &[u8]) -> Result<Vec<JsonString>, JsonError> {
+/// Reads `body` as one JSON document.
+pub(crate) fn read(body: &[u8]) -> Result<Doc, JsonError> {
     if let Err(e) = std::str::from_utf8(body) {
         return Err(JsonError {
             offset: e.valid_up_to(),
@@ -90,23 +128,30 @@ pub(crate) fn strings(body: &[u8]) -> Result<Vec<JsonString>, JsonError> {
     let mut r = Reader {
         body,
         at: 0,
-        path: Vec::new(),
-        out: Vec::new(),
+        doc: Doc {
+            nodes: vec![Node {
+                parent: NO_PARENT,
+                step: Step::Root,
+            }],
+            strings: Vec::new(),
+            stream: false,
+            is_object: false,
+        },
     };
     r.ws();
-    r.value(0)?;
+    r.doc.is_object = r.peek() == Some(b'{');
+    r.value(0, 0)?;
     r.ws();
     if r.at != body.len() {
         return Err(r.err("trailing characters after the document"));
     }
-    Ok(r.out)
+    Ok(r.doc)
 }
 
 struct Reader<'a> {
     body: &'a [u8],
     at: usize,
-    path: Vec<Step>,
-    out: Vec<JsonString>,
+    doc: Doc,
 }
 
 impl Reader<'_> {
@@ -136,24 +181,51 @@ impl Reader<'_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn node(&mut self, parent: u32, step: Step) -> u32 {
+        self.doc.nodes.push(Node { parent, step });
+        (self.doc.nodes.len() - 1) as u32
+    }
+
+    fn push_string(
+        &mut self,
+        node: u32,
+        is_key: bool,
+        raw: Range<usize>,
+        value: String,
+    ) -> Result<(), JsonError> {
+        if self.doc.strings.len() >= MAX_STRINGS {
+            return Err(self.err("too many strings"));
+        }
+        self.doc.strings.push(JsonString {
+            node,
+            is_key,
+            raw,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Reads the value at `self.at`, which belongs to `node`.
+    fn value(&mut self, depth: usize, node: u32) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nested too deeply"));
         }
         match self.peek() {
-            Some(b'{') => self.object(depth),
-            Some(b'[') => self.array(depth),
+            Some(b'{') => self.object(depth, node),
+            Some(b'[') => self.array(depth, node),
             Some(b'"') => {
                 let start = self.at;
                 let value = self.string()?;
-                self.out.push(JsonString {
-                    path: JsonPath(self.path.clone()),
-                    raw: start..self.at,
-                    value,
-                });
+                self.push_string(node, false, start..self.at, value)
+            }
+            Some(b't') => {
+                self.literal(b"true")?;
+                let n = &self.doc.nodes[node as usize];
+                if n.parent == 0 && n.step == Step::Key("stream".into()) {
+                    self.doc.stream = true;
+                }
                 Ok(())
             }
-            Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
             Some(b'-' | b'0'..=b'9') => self.number(),
@@ -162,25 +234,33 @@ impl Reader<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn object(&mut self, depth: usize, node: u32) -> Result<(), JsonError> {
         self.at += 1;
         self.ws();
         if self.peek() == Some(b'}') {
             self.at += 1;
             return Ok(());
         }
+        let mut keys: HashSet<String> = HashSet::new();
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a string key"));
             }
+            let key_start = self.at;
             let key = self.string()?;
+            let key_raw = key_start..self.at;
+            if keys.contains(&key) {
+                self.at = key_start;
+                return Err(self.err("duplicate key"));
+            }
             self.ws();
             self.expect(b':', "expected `:` after a key")?;
             self.ws();
-            self.path.push(Step::Key(key));
-            self.value(depth + 1)?;
-            self.path.pop();
+            let member = self.node(node, Step::Key(key.clone().into_boxed_str()));
+            self.push_string(member, true, key_raw, key.clone())?;
+            keys.insert(key);
+            self.value(depth + 1, member)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -193,20 +273,23 @@ impl Reader<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), JsonError> {
+    fn array(&mut self, depth: usize, node: u32) -> Result<(), JsonError> {
         self.at += 1;
         self.ws();
         if self.peek() == Some(b']') {
             self.at += 1;
             return Ok(());
         }
-        let mut index = 0;
+        let mut index: u32 = 0;
         loop {
             self.ws();
-            self.path.push(Step::Index(index));
-            self.value(depth + 1)?;
-            self.path.pop();
-            index += 1;
+            // Only strings and containers need a node: a million numbers cost nothing.
+            let child = match self.peek() {
+                Some(b'"' | b'{' | b'[') => self.node(node, Step::Index(index)),
+                _ => node,
+            };
+            self.value(depth + 1, child)?;
+            index = index.saturating_add(1);
             self.ws();
             match self.peek() {
                 Some(b',') => self.at += 1,
@@ -346,31 +429,66 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
+    fn values(body: &[u8]) -> Vec<(String, String)> {
+        let doc = read(body).unwrap();
+        doc.strings
+            .iter()
+            .filter(|s| !s.is_key)
+            .map(|s| (path_of(&doc.nodes, s.node), s.value.clone()))
+            .collect()
+    }
+
     #[test]
     fn strings_with_paths_and_raw_ranges() {
-        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi \u0040 there\n"}],"n":1.5e3,"ok":true}"#;
-        let s = strings(body).unwrap();
-        let got: Vec<(String, &str)> = s
-            .iter()
-            .map(|s| (s.path.to_string(), s.value.as_str()))
-            .collect();
+        let body = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi \u0040 there\n"}],"n":[1.5e3,"x"],"stream":true}"#;
         assert_eq!(
-            got,
+            values(body),
             [
-                ("model".to_string(), "gpt-4o"),
-                ("messages[0].role".to_string(), "user"),
-                ("messages[0].content".to_string(), "hi @ there\n"),
+                ("model".to_string(), "gpt-4o".to_string()),
+                ("messages[0].role".to_string(), "user".to_string()),
+                (
+                    "messages[0].content".to_string(),
+                    "hi @ there\n".to_string()
+                ),
+                ("n[1]".to_string(), "x".to_string()),
             ]
         );
-        assert_eq!(&body[s[2].raw.clone()], br#""hi \u0040 there\n""#);
+        let doc = read(body).unwrap();
+        assert!(doc.stream && doc.is_object);
+        let content = doc
+            .strings
+            .iter()
+            .find(|s| s.value.starts_with("hi"))
+            .unwrap();
+        assert_eq!(&body[content.raw.clone()], br#""hi \u0040 there\n""#);
+        let keys: Vec<&str> = doc
+            .strings
+            .iter()
+            .filter(|s| s.is_key)
+            .map(|s| s.value.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            ["model", "messages", "role", "content", "n", "stream"]
+        );
+    }
+
+    #[test]
+    fn long_keys_are_cut_in_paths_and_not_copied() {
+        let key = "k".repeat(100_000);
+        let body = format!("{{\"{key}\":[{}\"\"]}}", "\"\",".repeat(1000));
+        let doc = read(body.as_bytes()).unwrap();
+        assert_eq!(doc.strings.len(), 1002);
+        let p = path_of(&doc.nodes, doc.strings[1].node);
+        assert!(p.len() < 80, "{}", p.len());
     }
 
     #[test]
     fn surrogates_and_unicode() {
-        let s = strings(r#"["\ud83d\ude00", "\ud800x", "Grüße"]"#.as_bytes()).unwrap();
-        assert_eq!(s[0].value, "😀");
-        assert_eq!(s[1].value, "\u{FFFD}x");
-        assert_eq!(s[2].value, "Grüße");
+        let v = values(r#"["\ud83d\ude00", "\ud800x", "Grüße"]"#.as_bytes());
+        assert_eq!(v[0].1, "😀");
+        assert_eq!(v[1].1, "\u{FFFD}x");
+        assert_eq!(v[2].1, "Grüße");
     }
 
     #[test]
@@ -390,15 +508,16 @@ mod tests {
             b"\"\\x41\"",
             b"\xff",
             b"",
+            b"{\"type\":\"text\",\"type\":\"image_url\"}",
         ] {
-            assert!(strings(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(read(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
         assert_eq!(
-            strings(deep.as_bytes()).err().map(|e| e.reason),
+            read(deep.as_bytes()).err().map(|e| e.reason),
             Some("nested too deeply")
         );
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
-        assert!(strings(ok.as_bytes()).is_ok());
+        assert!(read(ok.as_bytes()).is_ok());
     }
 }

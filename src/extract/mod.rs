@@ -1,8 +1,8 @@
 //! Getting the prompt text out of API request bodies.
 //!
 //! [`extract`] reads a request body in the API format its path names and returns every
-//! prompt-bearing string with its JSON path ([`Segment`]), the parts that cannot be
-//! scanned (images, audio, files: [`Unscannable`]) and the requested model. JSON escapes
+//! string in it, values and keys, with its JSON path ([`Segment`]), the parts that cannot
+//! be scanned (images, audio, files: [`Unscannable`]) and the requested model. JSON escapes
 //! are decoded (`\u0040` is an `@`). [`Extracted::redact`] rewrites chosen spans of chosen
 //! segments and leaves every other byte of the body as it was.
 //!
@@ -16,8 +16,9 @@
 //! let format = ApiFormat::from_path("/v1/chat/completions");
 //! let x = extract(format, body)?;
 //! assert_eq!(x.model(), Some("gpt-4o"));
-//! assert_eq!(x.segments()[0].path(), "messages[0].content");
-//! assert_eq!(x.segments()[0].text(), "hello");
+//! // Every string is scanned, keys included; each knows its JSON path.
+//! let hello = x.segments().iter().find(|s| s.text() == "hello").unwrap();
+//! assert_eq!(hello.path(), "messages[0].content");
 //! # Ok::<(), privacy_router::extract::ExtractError>(())
 //! ```
 
@@ -27,9 +28,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-use serde_json::Value;
+use std::sync::Arc;
 
-use json::{JsonPath, JsonString, Step};
+use json::{JsonString, Node, Step};
 
 /// The API a request speaks, from its path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,19 +140,28 @@ impl fmt::Display for ExtractError {
 
 impl std::error::Error for ExtractError {}
 
-/// One prompt-bearing string.
+/// One prompt-bearing string: a JSON string value or object key, or a whole text body.
 #[derive(Clone)]
 pub struct Segment {
-    path_text: String,
+    /// The document's nodes, shared by all segments, for building the path on demand.
+    nodes: Arc<[Node]>,
+    node: u32,
+    is_key: bool,
     /// The token's bytes in the body (quotes included), or the whole body for text.
     raw: Range<usize>,
     text: String,
 }
 
 impl Segment {
-    /// Its JSON path, such as `messages[2].content[0].text` (`$` for a text body).
-    pub fn path(&self) -> &str {
-        &self.path_text
+    /// Its JSON path, such as `messages[2].content[0].text`; an object key's path ends in
+    /// ` (key)`; `$` is a text body. Keys in paths are cut at 64 bytes.
+    pub fn path(&self) -> String {
+        let path = json::path_of(&self.nodes, self.node);
+        if self.is_key {
+            format!("{path} (key)")
+        } else {
+            path
+        }
     }
 
     /// The decoded text.
@@ -163,7 +173,7 @@ impl Segment {
 impl fmt::Debug for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment")
-            .field("path", &self.path_text)
+            .field("path", &self.path())
             .field("bytes", &self.text.len())
             .finish()
     }
@@ -299,36 +309,34 @@ impl Extracted {
     }
 }
 
-/// Keys whose string values are protocol, not prompt: scanning them finds nothing and
-/// costs time.
-const STRUCTURAL_KEYS: [&str; 10] = [
-    "role",
-    "type",
-    "model",
-    "tool_choice",
-    "encoding_format",
-    "service_tier",
-    "reasoning_effort",
-    "media_type",
-    "detail",
-    "format",
-];
-
 /// Reads `body` as `format`.
+///
+/// Every string of a JSON body is a segment (values and object keys alike), except the
+/// payload of media parts (base64 or URLs of images, audio and files, by the API's part
+/// `type`) and inline `data:` URLs: those are reported as [`Unscannable`]. Scanning
+/// everything rather than a list of prompt fields per API is the fail-closed choice: a
+/// field an API adds tomorrow is inspected today.
 ///
 /// # Errors
 ///
 /// A body that is not UTF-8, not valid JSON (for every format but [`ApiFormat::Text`]),
-/// or, for a known API, not a JSON object.
+/// has duplicate keys, nests deeper than 128 levels or holds more than a million
+/// strings, or, for a known API, is not a JSON object.
 pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError> {
     if format == ApiFormat::Text {
         let text = std::str::from_utf8(body).map_err(|_| ExtractError {
             kind: ExtractErrorKind::NotUtf8,
         })?;
+        let nodes: Arc<[Node]> = Arc::from(vec![Node {
+            parent: json::NO_PARENT,
+            step: Step::Root,
+        }]);
         return Ok(Extracted {
             format,
             segments: vec![Segment {
-                path_text: "$".to_string(),
+                nodes,
+                node: 0,
+                is_key: false,
                 raw: 0..body.len(),
                 text: text.to_string(),
             }],
@@ -340,60 +348,84 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
             is_json: false,
         });
     }
-    let strings = json::strings(body).map_err(|e| ExtractError {
+    let doc = json::read(body).map_err(|e| ExtractError {
         kind: ExtractErrorKind::Json(e),
     })?;
-    // The reader above validated the document; serde_json gives the structure that the
-    // per-API rules below need (part types, the model, `stream`).
-    let doc: Value = serde_json::from_slice(body).map_err(|_| ExtractError {
-        kind: ExtractErrorKind::Shape("not JSON"),
-    })?;
-    if format.is_known_api() && !doc.is_object() {
+    if format.is_known_api() && !doc.is_object {
         return Err(ExtractError {
             kind: ExtractErrorKind::Shape("the body is not a JSON object"),
         });
     }
-    let unscannable = find_unscannable(format, &doc);
+    let media = media_nodes(format, &doc);
+    // Nodes come parents first, so one forward pass says which lie inside a media part.
+    let mut in_media: Vec<Option<&'static str>> = vec![None; doc.nodes.len()];
+    for (i, n) in doc.nodes.iter().enumerate() {
+        let inherited = if n.parent == json::NO_PARENT {
+            None
+        } else {
+            in_media[n.parent as usize]
+        };
+        in_media[i] = media[i].or(inherited);
+    }
+    let mut unscannable: Vec<Unscannable> = Vec::new();
+    let mut reported = vec![false; doc.nodes.len()];
     let mut model = None;
     let mut model_raw = None;
-    let mut segments = Vec::new();
-    for JsonString { path, raw, value } in strings {
-        if path.0 == [Step::Key("model".to_string())] {
-            model = Some(value);
-            model_raw = Some(raw);
-            continue;
+    let mut previous_response = false;
+    let nodes: Arc<[Node]> = Arc::from(doc.nodes);
+    let mut segments = Vec::with_capacity(doc.strings.len());
+    for JsonString {
+        node,
+        is_key,
+        raw,
+        value,
+    } in doc.strings
+    {
+        let n = &nodes[node as usize];
+        let top_level_key = |k: &str| n.parent == 0 && n.step == Step::Key(k.into());
+        if !is_key && top_level_key("model") {
+            model = Some(value.clone());
+            model_raw = Some(raw.clone());
         }
-        if unscannable.iter().any(|(p, _)| path.starts_with(p)) || is_data_url(&value) {
-            continue;
+        if !is_key && top_level_key("previous_response_id") {
+            previous_response = format == ApiFormat::OpenAiResponses;
         }
-        if path
-            .last_key()
-            .is_some_and(|k| STRUCTURAL_KEYS.contains(&k))
-        {
-            continue;
+        if !is_key {
+            // Inside a media part only the payload is skipped: its `title`, `context` or
+            // `filename` are text and are scanned.
+            if let Some(kind) = in_media[node as usize]
+                && is_payload_key(&n.step)
+            {
+                let owner = media_owner(&nodes, &media, node);
+                if !reported[owner as usize] {
+                    reported[owner as usize] = true;
+                    unscannable.push(Unscannable {
+                        kind,
+                        path: json::path_of(&nodes, owner),
+                    });
+                }
+                continue;
+            }
+            if let Some(kind) = data_url_kind(&value) {
+                unscannable.push(Unscannable {
+                    kind,
+                    path: json::path_of(&nodes, node),
+                });
+                continue;
+            }
         }
         segments.push(Segment {
-            path_text: path.to_string(),
+            nodes: Arc::clone(&nodes),
+            node,
+            is_key,
             raw,
             text: value,
         });
     }
-    let mut unscannable: Vec<Unscannable> = unscannable
-        .into_iter()
-        .map(|(p, kind)| Unscannable {
-            kind,
-            path: p.to_string(),
-        })
-        .collect();
-    // Inline data URLs anywhere (`data:image/png;base64,...`) are media, whatever the API.
-    collect_data_urls(&doc, &mut JsonPath::default(), &mut unscannable);
     Ok(Extracted {
         format,
-        stream: doc.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        previous_response: format == ApiFormat::OpenAiResponses
-            && doc
-                .get("previous_response_id")
-                .is_some_and(Value::is_string),
+        stream: doc.stream,
+        previous_response,
         segments,
         unscannable,
         model,
@@ -402,46 +434,80 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
     })
 }
 
-fn is_data_url(s: &str) -> bool {
-    s.len() > 5
-        && s[..5].eq_ignore_ascii_case("data:")
-        && s[..s.len().min(200)].contains(";base64,")
+/// The keys that hold a media part's payload (base64 data, a URL or a file id).
+fn is_payload_key(step: &Step) -> bool {
+    matches!(step, Step::Key(k) if matches!(&**k, "data" | "url" | "image_url" | "file_data" | "file_id" | "file_url" | "b64_json"))
 }
 
-fn collect_data_urls(v: &Value, path: &mut JsonPath, out: &mut Vec<Unscannable>) {
-    match v {
-        Value::String(s) if is_data_url(s) => {
-            let p = path.to_string();
-            if !out.iter().any(|u| p.starts_with(&u.path)) {
-                let kind = match s.get(5..11) {
-                    Some("image/") => "image",
-                    Some("audio/") => "audio",
-                    _ => "file",
-                };
-                out.push(Unscannable { kind, path: p });
-            }
+/// The nearest media-part ancestor (or self) of `node`.
+fn media_owner(nodes: &[Node], media: &[Option<&'static str>], node: u32) -> u32 {
+    let mut at = node;
+    while at != json::NO_PARENT {
+        if media[at as usize].is_some() {
+            return at;
         }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                path.0.push(Step::Index(i));
-                collect_data_urls(item, path, out);
-                path.0.pop();
-            }
-        }
-        Value::Object(map) => {
-            for (k, item) in map {
-                path.0.push(Step::Key(k.clone()));
-                collect_data_urls(item, path, out);
-                path.0.pop();
-            }
-        }
-        _ => {}
+        at = nodes[at as usize].parent;
     }
+    node
 }
 
-/// The content parts each API defines as media, by their `type`.
-fn media_kind(format: ApiFormat, part: &Value) -> Option<&'static str> {
-    let ty = part.get("type")?.as_str()?;
+/// An inline `data:` URL whose payload really is base64: media, whatever the API.
+/// (`data:x;base64, my SSN is ...` is text and is scanned.)
+fn data_url_kind(s: &str) -> Option<&'static str> {
+    let head = s.get(..5)?;
+    if !head.eq_ignore_ascii_case("data:") {
+        return None;
+    }
+    let marker = s.find(";base64,")?;
+    if marker > 200 {
+        return None;
+    }
+    let payload = &s[marker + 8..];
+    let base64 = payload
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
+    if payload.is_empty() || !base64 {
+        return None;
+    }
+    Some(match s.get(5..11) {
+        Some("image/") => "image",
+        Some("audio/") => "audio",
+        _ => "file",
+    })
+}
+
+/// For each node, the media kind if it is a media part of `format`.
+fn media_nodes(format: ApiFormat, doc: &json::Doc) -> Vec<Option<&'static str>> {
+    let mut media = vec![None; doc.nodes.len()];
+    if !format.is_known_api() {
+        return media;
+    }
+    // The `type` string of each object, and each object's `source` child.
+    let mut type_of: HashMap<u32, &str> = HashMap::new();
+    let mut source_of: HashMap<u32, u32> = HashMap::new();
+    for (i, n) in doc.nodes.iter().enumerate() {
+        if n.step == Step::Key("source".into()) {
+            source_of.insert(n.parent, i as u32);
+        }
+    }
+    for s in doc.strings.iter().filter(|s| !s.is_key) {
+        let n = &doc.nodes[s.node as usize];
+        if n.step == Step::Key("type".into()) {
+            type_of.insert(n.parent, s.value.as_str());
+        }
+    }
+    for (&object, &ty) in &type_of {
+        let source_type = source_of
+            .get(&object)
+            .and_then(|src| type_of.get(src).copied());
+        media[object as usize] = media_kind(format, ty, source_type);
+    }
+    media
+}
+
+/// The content parts each API defines as media, by their `type` (and, for Anthropic
+/// documents, their source's `type`).
+fn media_kind(format: ApiFormat, ty: &str, source_type: Option<&str>) -> Option<&'static str> {
     match (format, ty) {
         (ApiFormat::OpenAiChat, "image_url") => Some("image"),
         (ApiFormat::OpenAiChat, "input_audio") => Some("audio"),
@@ -450,52 +516,12 @@ fn media_kind(format: ApiFormat, part: &Value) -> Option<&'static str> {
         (ApiFormat::OpenAiResponses, "input_audio") => Some("audio"),
         (ApiFormat::OpenAiResponses, "input_file") => Some("file"),
         (ApiFormat::AnthropicMessages, "image") => Some("image"),
-        // A document block whose source is plain text is text, and is scanned.
+        // Documents whose source is text (`text`, `content`) are scanned like text.
         (ApiFormat::AnthropicMessages, "document") => {
-            let source = part.get("source")?;
-            (source.get("type").and_then(Value::as_str) != Some("text")).then_some("file")
+            matches!(source_type, Some("base64" | "url" | "file")).then_some("file")
         }
         (ApiFormat::AnthropicMessages, "container_upload") => Some("file"),
         _ => None,
-    }
-}
-
-/// Paths of media parts in the document.
-fn find_unscannable(format: ApiFormat, doc: &Value) -> Vec<(JsonPath, &'static str)> {
-    let mut out = Vec::new();
-    if !format.is_known_api() {
-        return out;
-    }
-    walk_parts(format, doc, &mut JsonPath::default(), &mut out);
-    out
-}
-
-fn walk_parts(
-    format: ApiFormat,
-    v: &Value,
-    path: &mut JsonPath,
-    out: &mut Vec<(JsonPath, &'static str)>,
-) {
-    match v {
-        Value::Object(map) => {
-            if let Some(kind) = media_kind(format, v) {
-                out.push((path.clone(), kind));
-                return;
-            }
-            for (k, item) in map {
-                path.0.push(Step::Key(k.clone()));
-                walk_parts(format, item, path, out);
-                path.0.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                path.0.push(Step::Index(i));
-                walk_parts(format, item, path, out);
-                path.0.pop();
-            }
-        }
-        _ => {}
     }
 }
 
@@ -533,22 +559,39 @@ mod tests {
         let x = extract(ApiFormat::OpenAiChat, body.as_bytes()).unwrap();
         assert_eq!(x.model(), Some("gpt-4o"));
         assert!(x.is_stream());
-        let got: Vec<&str> = x.segments().iter().map(Segment::path).collect();
-        assert_eq!(
-            got,
-            [
-                "messages[0].content",
-                "messages[1].content",
-                "messages[2].name",
-                "messages[2].content[0].text",
-                "messages[3].tool_calls[0].id",
-                "messages[3].tool_calls[0].function.name",
-                "messages[3].tool_calls[0].function.arguments",
-                "messages[4].tool_call_id",
-                "messages[4].content",
-                "tools[0].function.name",
-                "tools[0].function.description",
-            ]
+        // Every value is a segment, keys too, except the image's URL.
+        let values: Vec<String> = x
+            .segments()
+            .iter()
+            .filter(|s| !s.path().ends_with("(key)"))
+            .map(Segment::path)
+            .collect();
+        for expected in [
+            "model",
+            "messages[0].role",
+            "messages[0].content",
+            "messages[1].content",
+            "messages[2].name",
+            "messages[2].content[0].text",
+            "messages[2].content[1].type",
+            "messages[3].tool_calls[0].id",
+            "messages[3].tool_calls[0].function.name",
+            "messages[3].tool_calls[0].function.arguments",
+            "messages[4].tool_call_id",
+            "messages[4].content",
+            "tools[0].function.name",
+            "tools[0].function.description",
+        ] {
+            assert!(
+                values.iter().any(|v| v == expected),
+                "{expected} missing from {values:?}"
+            );
+        }
+        assert!(!values.iter().any(|v| v.contains("image_url.url")));
+        assert!(
+            x.segments()
+                .iter()
+                .any(|s| s.path() == "messages[0].content (key)")
         );
         assert_eq!(
             x.unscannable(),
@@ -589,14 +632,19 @@ mod tests {
     fn redaction_changes_only_the_edited_strings() {
         let body = br#"{ "model" : "gpt-4o",  "messages":[{"role":"user","content":"mail jane@acme.io or jane@acme.io \u00e9"}], "temperature": 0.70 }"#;
         let x = extract(ApiFormat::OpenAiChat, body).unwrap();
-        let text = x.segments()[0].text();
+        let i = x
+            .segments()
+            .iter()
+            .position(|s| s.text().starts_with("mail"))
+            .unwrap();
+        let text = x.segments()[i].text();
         let first = text.find("jane").unwrap();
         let second = text.rfind("jane").unwrap();
         let out = x.redact(
             body,
             &[
-                (0, first..first + 12, "[EMAIL_1]".into()),
-                (0, second..second + 12, "[EMAIL_1]".into()),
+                (i, first..first + 12, "[EMAIL_1]".into()),
+                (i, second..second + 12, "[EMAIL_1]".into()),
             ],
         );
         let out = String::from_utf8(out).unwrap();
@@ -606,6 +654,48 @@ mod tests {
         );
         let swapped = String::from_utf8(x.with_model(body, "llama-3.1-8b").unwrap()).unwrap();
         assert!(swapped.starts_with(r#"{ "model" : "llama-3.1-8b",  "messages""#));
+    }
+
+    /// Regression: a string whose fifth byte is inside a multi-byte char made the data-URL
+    /// check slice through it and panic (and the panic message carried the prompt).
+    #[test]
+    fn non_ascii_strings_do_not_panic() {
+        let body = r#"{"model":"m","messages":[{"role":"user","content":"こんにちは、私のSSNは"},{"role":"user","content":"Hallö Welt"}]}"#;
+        let x = extract(ApiFormat::OpenAiChat, body.as_bytes()).unwrap();
+        assert!(x.segments().iter().any(|s| s.text() == "Hallö Welt"));
+    }
+
+    /// Regression: fake data URLs, protocol-looking keys and text documents hid text
+    /// from scanning.
+    #[test]
+    fn nothing_that_is_text_escapes_scanning() {
+        let body = r#"{"model":"m","messages":[
+            {"role":"user","content":"data:x;base64, my SSN is 078-05-1120"},
+            {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"format":"hidden","type":"also"}}]},
+            {"role":"user","content":[{"type":"document","title":"Q3 notes","source":{"type":"content","content":[{"type":"text","text":"inner doc"}]}},
+              {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]}]}"#;
+        let x = extract(ApiFormat::AnthropicMessages, body.as_bytes()).unwrap();
+        let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
+        for t in [
+            "data:x;base64, my SSN is 078-05-1120",
+            "hidden",
+            "also",
+            "Q3 notes",
+            "inner doc",
+        ] {
+            assert!(texts.contains(&t), "{t} was not scanned");
+        }
+        assert!(!texts.contains(&"iVBORw0KGgo="));
+        assert_eq!(x.unscannable().len(), 1);
+        // A duplicate key could make the part look like an image to one reader and text
+        // to another: refused.
+        let dup = r#"{"messages":[{"role":"user","content":[{"type":"text","text":"secret","type":"image_url"}]}]}"#;
+        assert_eq!(
+            extract(ApiFormat::OpenAiChat, dup.as_bytes())
+                .unwrap_err()
+                .kind(),
+            "malformed-json"
+        );
     }
 
     #[test]

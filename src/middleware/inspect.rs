@@ -71,14 +71,21 @@ pub(crate) fn inspect(
         rewritten: None,
     };
 
-    let encoding = match parts.headers.get(header::CONTENT_ENCODING) {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(s) => Some(s),
+    // Every `Content-Encoding` line counts: an upstream applies them all, so inspection
+    // must undo them all (`identity` on one line and `gzip` on the next is gzip).
+    let mut encoding = String::new();
+    for v in parts.headers.get_all(header::CONTENT_ENCODING) {
+        match v.to_str() {
+            Ok(s) => {
+                if !encoding.is_empty() {
+                    encoding.push(',');
+                }
+                encoding.push_str(s);
+            }
             Err(_) => return failed("unknown-encoding"),
-        },
-    };
-    let decoded = match encoding {
+        }
+    }
+    let decoded = match (!encoding.is_empty()).then_some(encoding.as_str()) {
         Some(enc) => match decode::decode(enc, body, decoded_limit) {
             Ok(d) => d,
             Err(e) => return failed(e.kind()),
@@ -225,7 +232,16 @@ fn redact(
         .iter()
         .flat_map(|s| policy.scan(s.text()))
         .collect();
-    (policy.decide(&remaining).action() == Action::Allow).then_some(body)
+    // Nothing the policy would still redact (or worse) may remain. With a `redact`
+    // default, any remaining finding is one too many.
+    let after = policy.decide(&remaining);
+    let left = remaining.iter().any(|f| {
+        (after.basis() == Basis::Default && after.action() >= Action::Redact)
+            || after.reasons().iter().any(|r| {
+                r.detector() == f.detector() && r.action().is_some_and(|a| a >= Action::Redact)
+            })
+    });
+    (after.action() <= Action::Redact && !left).then_some(body)
 }
 
 /// `payment-card` becomes `PAYMENT_CARD`.

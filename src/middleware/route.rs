@@ -20,6 +20,16 @@ const PROVIDER_HEADERS: [&str; 9] = [
     "x-stainless-helper-method",
 ];
 
+/// Query parameters that carry a provider's credentials (`?key=` for Gemini,
+/// `?api-key=` for Azure): they never reach the self-hosted target.
+fn is_credential_param(pair: &str) -> bool {
+    let name = pair.split('=').next().unwrap_or(pair).to_ascii_lowercase();
+    matches!(
+        name.as_str(),
+        "key" | "api-key" | "api_key" | "apikey" | "access_token" | "token" | "sig" | "code"
+    )
+}
+
 /// Why a request could not be pointed at the target.
 #[derive(Debug)]
 pub(crate) enum RouteError {
@@ -46,9 +56,16 @@ pub(crate) fn to_local(
         .filter(|p| p.is_empty() || p.starts_with('/'))
         .unwrap_or(path);
     let mut pq = format!("{base_path}{endpoint}");
-    if let Some(q) = parts.uri.query() {
+    let query: Vec<&str> = parts
+        .uri
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !is_credential_param(p))
+        .collect();
+    if !query.is_empty() {
         pq.push('?');
-        pq.push_str(q);
+        pq.push_str(&query.join("&"));
     }
     let mut uri = Uri::builder();
     if let Some(s) = base.scheme() {

@@ -177,6 +177,8 @@ pub(crate) fn prepare<B, R>(
         Action::Allow | Action::Redact => {
             if let Some(len) = rewritten_len {
                 parts.headers.remove(header::CONTENT_ENCODING);
+                // The body is now whole and of known length: never both framings.
+                parts.headers.remove(header::TRANSFER_ENCODING);
                 parts
                     .headers
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(len));

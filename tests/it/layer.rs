@@ -98,10 +98,14 @@ on_unscannable = "block"
 when = { category = ["pii", "financial", "secret"] }
 action = "block"
 "#;
+    let redact_default = format!(
+        "team = \"redact-default\"\ndefault = \"redact\"\non_error = \"block\"\n\n{local_table}"
+    );
     PolicySet::from_sources([
         ("default.toml", default.as_str()),
         ("redactors.toml", redactors.as_str()),
         ("strict.toml", strict),
+        ("redact-default.toml", redact_default.as_str()),
     ])
     .expect("test policies load")
 }
@@ -379,6 +383,47 @@ fn json_strings(v: &Value) -> Vec<String> {
     }
     walk(v, &mut out);
     out
+}
+
+/// Regression: with `default = "redact"` every request failed the post-redaction check
+/// and went to `on_error`.
+#[tokio::test]
+async fn a_redact_default_redacts_and_forwards() {
+    let w = world().await;
+    let mut svc = w.router();
+    let body = json!({"model":"gpt-4o","messages":[{"role":"user","content":format!("write to {}", PII[0])}]}).to_string();
+    let a = send(
+        &mut svc,
+        w.request("redact-default", "/v1/chat/completions", body),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json()["served_by"], "external");
+    assert_eq!(
+        w.external.received()[0].json()["messages"][0]["content"],
+        "write to [EMAIL_1]"
+    );
+}
+
+/// Regression: non-ASCII prompts made the data-URL check panic inside inspection.
+#[tokio::test]
+async fn non_ascii_prompts_are_inspected_not_failed() {
+    let w = world().await;
+    let mut svc = w.router();
+    let body =
+        json!({"model":"gpt-4o","messages":[{"role":"user","content":"こんにちは、元気ですか"}]})
+            .to_string();
+    let a = send(
+        &mut svc,
+        w.request("strict", "/v1/chat/completions", body.clone()),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "strict's on_error would have blocked it"
+    );
+    assert_eq!(w.external.received()[0].body, body.as_bytes());
 }
 
 #[tokio::test]
@@ -679,7 +724,8 @@ async fn inspection_report_goes_to_the_inner_service() {
     assert_eq!(body, "Some(Allow)");
     let (format, bytes) = seen.lock().unwrap().unwrap();
     assert_eq!(format.as_str(), "openai-embeddings");
-    assert_eq!(bytes, 5);
+    // Every string is scanned, keys included: "model" "m" "input" "abc" "de".
+    assert_eq!(bytes, 16);
 }
 
 #[tokio::test]
