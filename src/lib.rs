@@ -9,9 +9,11 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub, missing_debug_implementations)]
 
+pub mod audit;
 pub mod extract;
 pub mod middleware;
 pub mod policy;
+pub mod proxy;
 pub mod scan;
 
 /// The README's code blocks, compiled and run as doctests.

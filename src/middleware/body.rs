@@ -151,6 +151,17 @@ impl<B> ResponseBody<B> {
             kind: ResponseKind::Full { data: Some(data) },
         }
     }
+
+    /// A body the layer made itself, retyped for another inner body type. Only the
+    /// layer's own answers (bytes) are retyped; an inner body would be lost.
+    pub(crate) fn retype<C>(self) -> ResponseBody<C> {
+        match self.kind {
+            ResponseKind::Full { data } => ResponseBody {
+                kind: ResponseKind::Full { data },
+            },
+            ResponseKind::Inner { .. } => ResponseBody::full(Bytes::new()),
+        }
+    }
 }
 
 impl<B> Body for ResponseBody<B>

@@ -13,11 +13,12 @@ use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 use tower::Service;
 
+use crate::audit::AuditWait;
 use crate::policy::Decision;
 
 use super::body::{RequestBody, ResponseBody};
 use super::layer::Config;
-use super::service::{Step, decorate, prepare};
+use super::service::{Fallback, Step, decorate, prepare};
 
 /// A request body, read up to the limit.
 pub(crate) enum Collected<B> {
@@ -53,6 +54,14 @@ pin_project! {
             collect: Collecting<B>,
             inner: Option<S>,
             parts: Option<http::request::Parts>,
+            config: Arc<Config>,
+        },
+        Auditing {
+            wait: AuditWait,
+            inner: Option<S>,
+            request: Option<Request<RequestBody<B>>>,
+            decision: Option<Box<Decision>>,
+            fallback: Option<Fallback<B>>,
             config: Arc<Config>,
         },
         Calling {
@@ -146,7 +155,7 @@ where
                     let config = Arc::clone(config);
                     match prepare(&config, parts, collected) {
                         Step::Respond(response) => return Poll::Ready(Ok(response)),
-                        Step::Forward(request, decision) => {
+                        Step::Forward(request, decision, None) => {
                             let future = inner.call(request);
                             state.set(State::Calling {
                                 future,
@@ -154,7 +163,51 @@ where
                                 config,
                             });
                         }
+                        Step::Forward(request, decision, Some(gate)) => {
+                            state.set(State::Auditing {
+                                wait: gate.wait,
+                                inner: Some(inner),
+                                request: Some(request),
+                                decision: Some(decision),
+                                fallback: Some(gate.fallback),
+                                config,
+                            });
+                        }
                     }
+                }
+                StateProj::Auditing {
+                    wait,
+                    inner,
+                    request,
+                    decision,
+                    fallback,
+                    config,
+                } => {
+                    let written = ready!(Pin::new(wait).poll(cx));
+                    let mut inner = inner.take().expect("polled after completion");
+                    let mut request = request.take().expect("polled after completion");
+                    let mut decision = decision.take().expect("polled after completion");
+                    let config = Arc::clone(config);
+                    if written.is_err() {
+                        // The record could not be written: the team's `on_error`, never
+                        // the external provider.
+                        match fallback.take().expect("polled after completion") {
+                            Fallback::Keep => {}
+                            Fallback::Forward(local, error_decision) => {
+                                request = local;
+                                decision = error_decision;
+                            }
+                            Fallback::Respond(response) => {
+                                return Poll::Ready(Ok(response.map(ResponseBody::retype)));
+                            }
+                        }
+                    }
+                    let future = inner.call(request);
+                    state.set(State::Calling {
+                        future,
+                        decision: Some(decision),
+                        config,
+                    });
                 }
                 StateProj::Calling {
                     future,

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::header;
 use http::request::Parts;
 
+use crate::audit::{Fingerprint, FingerprintKey};
 use crate::extract::{self, ApiFormat, Extracted};
 use crate::policy::{Action, Basis, Decision, TeamPolicy};
 use crate::scan::Finding;
@@ -33,7 +34,14 @@ pub struct InspectionReport {
     /// The request continues a conversation the provider keeps
     /// (`previous_response_id`): earlier turns were not in the body and not inspected.
     pub continues_previous_response: bool,
+    /// Keyed fingerprints of the matched values, one per distinct (detector, value), in
+    /// order, at most [`MAX_FINGERPRINTS`]; empty unless the layer audits (the key is the
+    /// auditor's). The values themselves never leave the inspection.
+    pub fingerprints: Vec<(String, Fingerprint)>,
 }
+
+/// The most fingerprints one request's report (and audit record) carries.
+pub const MAX_FINGERPRINTS: usize = 256;
 
 impl InspectionReport {
     pub(crate) fn failed(format: ApiFormat, error: &'static str) -> InspectionReport {
@@ -44,6 +52,7 @@ impl InspectionReport {
             scanned_bytes: 0,
             scan_time: Duration::ZERO,
             continues_previous_response: false,
+            fingerprints: Vec::new(),
         }
     }
 }
@@ -63,6 +72,7 @@ pub(crate) fn inspect(
     parts: &Parts,
     body: &Bytes,
     decoded_limit: usize,
+    key: Option<&FingerprintKey>,
 ) -> Inspection {
     let format = format_of(parts);
     let failed = |kind: &'static str| Inspection {
@@ -120,6 +130,7 @@ pub(crate) fn inspect(
                 scanned_bytes: 0,
                 scan_time: started.elapsed(),
                 continues_previous_response: false,
+                fingerprints: Vec::new(),
             },
             rewritten: None,
         };
@@ -138,6 +149,7 @@ pub(crate) fn inspect(
     };
     let scan_time = started.elapsed();
     let requested_model = extracted.model().map(str::to_string);
+    let fingerprints = key.map_or_else(Vec::new, |key| fingerprints(key, &extracted, &per_segment));
 
     let mut error = None;
     let rewritten = match decision.action() {
@@ -162,9 +174,34 @@ pub(crate) fn inspect(
             scanned_bytes: extracted.scanned_bytes(),
             scan_time,
             continues_previous_response: extracted.continues_previous_response(),
+            fingerprints,
         },
         rewritten,
     }
+}
+
+/// The keyed fingerprint of every finding's value: hashed here, so values never leave
+/// the inspection in the clear.
+fn fingerprints(
+    key: &FingerprintKey,
+    extracted: &Extracted,
+    per_segment: &[Vec<Finding>],
+) -> Vec<(String, Fingerprint)> {
+    let mut out: Vec<(String, Fingerprint)> = extracted
+        .segments()
+        .iter()
+        .zip(per_segment)
+        .flat_map(|(segment, findings)| {
+            findings.iter().filter_map(|f| {
+                let value = segment.text().get(f.span())?;
+                Some((f.detector().to_string(), key.fingerprint(value)))
+            })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out.truncate(MAX_FINGERPRINTS);
+    out
 }
 
 /// The body for the self-hosted target: the model mapped, decoded if it was encoded.

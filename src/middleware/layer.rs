@@ -7,6 +7,7 @@ use http::HeaderName;
 use http::request::Parts;
 use tower::Layer;
 
+use crate::audit::Auditor;
 use crate::policy::{PolicyHandle, PolicySet, TeamResolver};
 
 use super::service::PrivacyRouter;
@@ -46,6 +47,7 @@ pub(crate) struct Config {
     pub(crate) teams: TeamResolver,
     pub(crate) decision_header: Option<HeaderName>,
     pub(crate) hook: Option<fn(&Parts)>,
+    pub(crate) audit: Option<Auditor>,
 }
 
 /// Inspects every request with the team's policy, then forwards, redacts, reroutes to the
@@ -82,6 +84,7 @@ impl PrivacyRouterLayer {
                 teams: TeamResolver::new(),
                 decision_header: None,
                 hook: None,
+                audit: None,
             }),
         }
     }
@@ -98,6 +101,7 @@ impl PrivacyRouterLayer {
                     teams: c.teams.clone(),
                     decision_header: c.decision_header.clone(),
                     hook: c.hook,
+                    audit: c.audit.clone(),
                 };
                 f(&mut copy);
                 self.config = Arc::new(copy);
@@ -132,6 +136,32 @@ impl PrivacyRouterLayer {
         self.config(|c| c.decision_header = on.then(|| HeaderName::from_static(DECISION_HEADER)))
     }
 
+    /// Write an audit record for every request through `auditor`, before anything is
+    /// forwarded (see [`Auditor`] for the queue, durability and failure rules).
+    ///
+    /// A request is forwarded only once its record is committed. If the record cannot be
+    /// written (queue full, sink failure, auditor shut down), the request gets its
+    /// team's `on_error` instead: `block` answers 503, `route_local` sends it to the
+    /// self-hosted model; it never goes to the external provider unrecorded. Blocked
+    /// requests are recorded too, without waiting. With an auditor, the
+    /// [`InspectionReport`](super::InspectionReport) also carries value fingerprints.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use privacy_router::audit::{Auditor, FingerprintKey, MemorySink};
+    /// use privacy_router::middleware::PrivacyRouterLayer;
+    /// use privacy_router::policy::PolicySet;
+    ///
+    /// let policies = PolicySet::from_sources([("default.toml", "team = \"default\"\n")])?;
+    /// let auditor = Auditor::new(MemorySink::new(), FingerprintKey::from_bytes(vec![3; 32])?);
+    /// let layer = PrivacyRouterLayer::new(Arc::new(policies)).audit(auditor);
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn audit(self, auditor: Auditor) -> Self {
+        self.config(|c| c.audit = Some(auditor))
+    }
+
     /// Fault injection for tests: a function run at the start of every inspection, inside
     /// the panic guard.
     #[doc(hidden)]
@@ -147,6 +177,7 @@ impl fmt::Debug for PrivacyRouterLayer {
             .field("decoded_limit", &self.config.decoded_limit)
             .field("team_header", &self.config.teams.header())
             .field("decision_header", &self.config.decision_header)
+            .field("audit", &self.config.audit)
             .finish()
     }
 }

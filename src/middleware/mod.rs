@@ -28,6 +28,12 @@
 //! reports the action in a response header. Responses, server-sent event streams
 //! included, pass through frame by frame.
 //!
+//! # Audit
+//!
+//! With [`PrivacyRouterLayer::audit`], every request also gets one record in the audit
+//! log ([`crate::audit`]), committed before the request is forwarded; a record that
+//! cannot be written gives the team's `on_error`, never an unrecorded external call.
+//!
 //! # Fail closed
 //!
 //! If inspection cannot complete (a body over the limit, an unknown or broken encoding,
@@ -64,6 +70,6 @@ mod service;
 
 pub use body::{BoxError, RequestBody, ResponseBody};
 pub use future::ResponseFuture;
-pub use inspect::InspectionReport;
+pub use inspect::{InspectionReport, MAX_FINGERPRINTS};
 pub use layer::{DECISION_HEADER, DEFAULT_BODY_LIMIT, PolicySource, PrivacyRouterLayer};
 pub use service::PrivacyRouter;

@@ -24,6 +24,8 @@ pub(crate) enum Refusal {
     BodyRead,
     /// The self-hosted target's credentials could not be read.
     TargetUnavailable,
+    /// The audit record could not be written and the policy blocks unrecorded requests.
+    AuditUnavailable,
 }
 
 impl Refusal {
@@ -32,7 +34,9 @@ impl Refusal {
             Refusal::Blocked => StatusCode::FORBIDDEN,
             Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::Uninspectable | Refusal::BodyRead => StatusCode::BAD_REQUEST,
-            Refusal::NoPolicy | Refusal::TargetUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::NoPolicy | Refusal::TargetUnavailable | Refusal::AuditUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -44,7 +48,9 @@ impl Refusal {
             Refusal::Uninspectable | Refusal::BodyRead => {
                 ("invalid_request_error", "invalid_request_error")
             }
-            Refusal::NoPolicy | Refusal::TargetUnavailable => ("server_error", "api_error"),
+            Refusal::NoPolicy | Refusal::TargetUnavailable | Refusal::AuditUnavailable => {
+                ("server_error", "api_error")
+            }
         }
     }
 
@@ -56,6 +62,7 @@ impl Refusal {
             Refusal::NoPolicy => "privacy_policy_unavailable",
             Refusal::BodyRead => "request_body_unreadable",
             Refusal::TargetUnavailable => "local_model_unavailable",
+            Refusal::AuditUnavailable => "audit_log_unavailable",
         }
     }
 }
@@ -121,6 +128,9 @@ fn message(
         ),
         Refusal::NoPolicy => "No privacy policy is in force; the request was not sent.".to_string(),
         Refusal::BodyRead => "The request body could not be read.".to_string(),
+        Refusal::AuditUnavailable => format!(
+            "The audit log could not record this request and the privacy policy of team `{team}` does not send unrecorded requests; it was not sent."
+        ),
         Refusal::TargetUnavailable => {
             format!(
                 "The self-hosted model of team `{team}` is not available (its credentials could not be read)."

@@ -12,7 +12,10 @@ use http::{Request, Response};
 use http_body::Body;
 use tower::Service;
 
-use crate::policy::{Action, DEFAULT_TEAM, Decision, Team, TeamPolicy};
+use crate::audit::entry::{DetectorEntry, Entry, FingerprintEntry, PolicyEntry};
+use crate::audit::{AuditWait, Auditor};
+use crate::extract::ApiFormat;
+use crate::policy::{Action, Basis, DEFAULT_TEAM, Decision, Team, TeamPolicy};
 
 use super::body::{BoxError, RequestBody, ResponseBody};
 use super::future::{Collected, ResponseFuture};
@@ -92,8 +95,192 @@ where
 
 /// What to do with a request once its body is in.
 pub(crate) enum Step<B, R> {
-    Forward(Request<RequestBody<B>>, Box<Decision>),
+    /// Forward this request; with an auditor, only once the gate opens.
+    Forward(Request<RequestBody<B>>, Box<Decision>, Option<Box<Gate<B>>>),
     Respond(Response<ResponseBody<R>>),
+}
+
+/// A forward that waits for its audit record to be committed.
+pub(crate) struct Gate<B> {
+    pub(crate) wait: AuditWait,
+    /// What happens instead when the record cannot be written: the team's `on_error`.
+    pub(crate) fallback: Fallback<B>,
+}
+
+pub(crate) enum Fallback<B> {
+    /// Forward as prepared: it already goes to the self-hosted model, as `on_error` says.
+    Keep,
+    /// Forward this instead: the original request, routed to the self-hosted model.
+    Forward(Request<RequestBody<B>>, Box<Decision>),
+    /// Answer this (a refusal: its body is bytes, whatever the inner service's).
+    Respond(Response<ResponseBody<()>>),
+}
+
+/// The request's audit context, when the layer audits.
+struct Audit<'a> {
+    auditor: &'a Auditor,
+    request_id: String,
+    /// `scheme://authority` of the external provider the request was addressed to.
+    origin: Option<String>,
+}
+
+impl<'a> Audit<'a> {
+    fn new(config: &'a Config, parts: &Parts) -> Option<Audit<'a>> {
+        let auditor = config.audit.as_ref()?;
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map_or_else(|| auditor.new_request_id(), str::to_string);
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            });
+        let origin =
+            authority.map(|a| format!("{}://{a}", parts.uri.scheme_str().unwrap_or("http")));
+        Some(Audit {
+            auditor,
+            request_id,
+            origin,
+        })
+    }
+
+    /// Builds the record body for this request's outcome.
+    fn body(
+        &self,
+        team: &str,
+        decision: Option<&Decision>,
+        report: &InspectionReport,
+        action: Action,
+        error: Option<&str>,
+    ) -> Vec<u8> {
+        let target = match action {
+            Action::Allow | Action::Redact => self.origin.as_deref(),
+            Action::RouteLocal => decision.and_then(|d| d.target()).map(|t| t.base_url()),
+            _ => None,
+        };
+        let routed_model = match (action, decision.and_then(|d| d.target())) {
+            (Action::RouteLocal, Some(t)) => report
+                .requested_model
+                .as_deref()
+                .and_then(|m| t.model_for(m)),
+            _ => None,
+        };
+        let fingerprints = report
+            .fingerprints
+            .iter()
+            .map(|(detector, fp)| FingerprintEntry {
+                detector,
+                fp: fp.to_string(),
+            })
+            .collect();
+        Entry {
+            event: "decision",
+            request_id: &self.request_id,
+            team: Some(team),
+            policy: decision.map(|d| PolicyEntry {
+                file: d.policy().file(),
+                hash: d.policy().content_hash(),
+            }),
+            format: report.format.as_str(),
+            requested_model: report.requested_model.as_deref(),
+            routed_model,
+            action: action.as_str(),
+            basis: decision.map(|d| basis_name(d.basis())),
+            target,
+            detectors: decision.map_or_else(Vec::new, |d| {
+                d.reasons()
+                    .iter()
+                    .map(|r| DetectorEntry {
+                        id: r.detector(),
+                        category: r.category().as_str(),
+                        count: r.count() as u64,
+                    })
+                    .collect()
+            }),
+            fingerprints,
+            fp_key: self.auditor.key().id(),
+            scanned_bytes: report.scanned_bytes as u64,
+            scan_us: report.scan_time.as_micros() as u64,
+            error: error.or(report.error),
+        }
+        .to_body()
+    }
+
+    /// Records an answer the layer gives itself (action `block`: nothing is sent); the
+    /// answer does not wait for the record.
+    fn refused(
+        &self,
+        team: &str,
+        decision: Option<&Decision>,
+        report: &InspectionReport,
+        error: Option<&str>,
+    ) {
+        let body = self.body(team, decision, report, Action::Block, error);
+        let _ = self.auditor.submit(body, false);
+    }
+
+    /// Records a forward; the request waits for the returned gate.
+    fn forwarded<B>(
+        &self,
+        team: &str,
+        decision: &Decision,
+        report: &InspectionReport,
+        fallback: Fallback<B>,
+    ) -> Box<Gate<B>> {
+        let body = self.body(team, Some(decision), report, decision.action(), None);
+        let wait = self
+            .auditor
+            .submit(body, true)
+            .expect("a waiting submit returns its wait");
+        Box::new(Gate { wait, fallback })
+    }
+}
+
+fn basis_name(basis: Basis) -> &'static str {
+    match basis {
+        Basis::Rules => "rules",
+        Basis::Default => "default",
+        Basis::Unscannable => "unscannable",
+        Basis::Error => "error",
+    }
+}
+
+/// What a forward becomes if its audit record fails: the team's `on_error`.
+fn fallback<B>(
+    config: &Config,
+    policy: &TeamPolicy,
+    decision: &Decision,
+    format: ApiFormat,
+    original: Option<(Parts, Bytes)>,
+) -> Fallback<B> {
+    let error = policy.decide_error();
+    if error.action() != Action::RouteLocal {
+        let refusal = refuse(format, Refusal::AuditUnavailable, Some(&error), None);
+        return Fallback::Respond(decorate(config, refusal, Some(&error)));
+    }
+    if decision.action() == Action::RouteLocal {
+        return Fallback::Keep;
+    }
+    if let (Some((mut parts, body)), Some(target)) = (original, error.target())
+        && route::to_local(&mut parts, target, None).is_ok()
+    {
+        parts.extensions.insert(error.clone());
+        return Fallback::Forward(
+            Request::from_parts(parts, RequestBody::full(body)),
+            Box::new(error),
+        );
+    }
+    let refusal = refuse(format, Refusal::TargetUnavailable, Some(&error), None);
+    Fallback::Respond(decorate(config, refusal, Some(&error)))
 }
 
 /// Inspects and decides. Runs inside the response future once the body is collected.
@@ -103,7 +290,12 @@ pub(crate) fn prepare<B, R>(
     collected: Collected<B>,
 ) -> Step<B, R> {
     let format = inspect::format_of(&parts);
+    let audit = Audit::new(config, &parts);
     let Some(set) = config.policies.current() else {
+        if let Some(a) = &audit {
+            let report = InspectionReport::failed(format, "no-policy");
+            a.refused(DEFAULT_TEAM, None, &report, None);
+        }
         return Step::Respond(decorate(
             config,
             refuse(format, Refusal::NoPolicy, None, Some("no-policy")),
@@ -124,6 +316,10 @@ pub(crate) fn prepare<B, R>(
     let (body, inspection) = match collected {
         Collected::Failed => {
             let decision = policy.decide_error();
+            if let Some(a) = &audit {
+                let report = InspectionReport::failed(format, "body-read-error");
+                a.refused(&team, Some(&decision), &report, None);
+            }
             let refusal = refuse(
                 format,
                 Refusal::BodyRead,
@@ -134,18 +330,29 @@ pub(crate) fn prepare<B, R>(
         }
         Collected::TooLarge { prefix, rest } => {
             let decision = policy.decide_error();
+            let report = InspectionReport::failed(format, "body-too-large");
             if let (Action::RouteLocal, Some(target)) = (decision.action(), decision.target()) {
                 // Streamed to the self-hosted model unread: its size and encoding are
                 // unchanged, so the headers that describe them stay.
                 if route::to_local(&mut parts, target, None).is_ok() {
                     parts.extensions.insert(decision.clone());
+                    let gate = audit
+                        .as_ref()
+                        .map(|a| a.forwarded(&team, &decision, &report, Fallback::Keep));
                     return Step::Forward(
                         Request::from_parts(parts, RequestBody::chained(prefix, rest)),
                         Box::new(decision),
+                        gate,
                     );
+                }
+                if let Some(a) = &audit {
+                    a.refused(&team, Some(&decision), &report, Some("target-unavailable"));
                 }
                 let refusal = refuse(format, Refusal::TargetUnavailable, Some(&decision), None);
                 return Step::Respond(decorate(config, refusal, Some(&decision)));
+            }
+            if let Some(a) = &audit {
+                a.refused(&team, Some(&decision), &report, None);
             }
             let refusal = refuse(
                 format,
@@ -156,11 +363,12 @@ pub(crate) fn prepare<B, R>(
             return Step::Respond(decorate(config, refusal, Some(&decision)));
         }
         Collected::Complete(body) => {
+            let key = config.audit.as_ref().map(Auditor::key);
             let inspection = catch_unwind(AssertUnwindSafe(|| {
                 if let Some(hook) = config.hook {
                     hook(&parts);
                 }
-                inspect::inspect(policy, &parts, &body, config.decoded_limit)
+                inspect::inspect(policy, &parts, &body, config.decoded_limit, key)
             }))
             .unwrap_or_else(|_| Inspection {
                 decision: policy.decide_error(),
@@ -172,13 +380,16 @@ pub(crate) fn prepare<B, R>(
     };
 
     let decision = inspection.decision;
+    // Kept only while an audit failure could still send the request elsewhere.
+    let original = match (&audit, decision.action()) {
+        (Some(_), Action::Allow | Action::Redact) => Some((parts.clone(), body.clone())),
+        _ => None,
+    };
     let rewritten_len = inspection.rewritten.as_ref().map(Bytes::len);
     match decision.action() {
         Action::Allow | Action::Redact => {
             if let Some(len) = rewritten_len {
                 parts.headers.remove(header::CONTENT_ENCODING);
-                // The body is now whole and of known length: never both framings.
-                parts.headers.remove(header::TRANSFER_ENCODING);
                 parts
                     .headers
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
@@ -189,6 +400,10 @@ pub(crate) fn prepare<B, R>(
                 .target()
                 .map(|target| route::to_local(&mut parts, target, rewritten_len));
             if !matches!(routed, Some(Ok(()))) {
+                if let Some(a) = &audit {
+                    let error = inspection.report.error.or(Some("target-unavailable"));
+                    a.refused(&team, Some(&decision), &inspection.report, error);
+                }
                 let refusal = refuse(
                     format,
                     Refusal::TargetUnavailable,
@@ -199,6 +414,9 @@ pub(crate) fn prepare<B, R>(
             }
         }
         _ => {
+            if let Some(a) = &audit {
+                a.refused(&team, Some(&decision), &inspection.report, None);
+            }
             let why = if inspection.report.error.is_some() {
                 Refusal::Uninspectable
             } else {
@@ -208,12 +426,17 @@ pub(crate) fn prepare<B, R>(
             return Step::Respond(decorate(config, refusal, Some(&decision)));
         }
     }
+    let gate = audit.as_ref().map(|a| {
+        let fallback = fallback(config, policy, &decision, format, original);
+        a.forwarded(&team, &decision, &inspection.report, fallback)
+    });
     parts.extensions.insert(decision.clone());
     parts.extensions.insert(inspection.report);
     let body = inspection.rewritten.unwrap_or(body);
     Step::Forward(
         Request::from_parts(parts, RequestBody::full(body)),
         Box::new(decision),
+        gate,
     )
 }
 

@@ -1,10 +1,12 @@
 //! The integration tests: one binary, one module per area.
 
 mod accuracy;
+mod audit;
 mod cli;
 mod corpus;
 mod detectors;
 mod layer;
 mod policy;
 mod properties;
+mod proxy;
 mod upstream;

@@ -1,9 +1,11 @@
 //! `privacy-router`: scan text for sensitive data (and, as the crate grows, check policies,
-//! review audit logs and run the proxy).
+//! review audit logs and run the proxy: `proxy`).
 //!
 //! Exit status: 0 clean, 1 findings, 2 error. A closed output pipe (`| head`) exits 0.
 
+mod audit_cmd;
 mod policy_cmd;
+mod proxy_cmd;
 mod scan_cmd;
 
 use std::io;
@@ -28,6 +30,10 @@ enum Command {
     Scan(scan_cmd::ScanArgs),
     /// Check, test and explain team policies; print their JSON Schema.
     Policy(policy_cmd::PolicyArgs),
+    /// Review and verify audit logs: tail, query, stats, verify, fingerprint.
+    Audit(audit_cmd::AuditArgs),
+    /// Run the HTTP proxy for OpenAI and Anthropic clients.
+    Proxy(proxy_cmd::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Policy(args) => policy_cmd::run(args),
+        Command::Audit(args) => audit_cmd::run(args),
+        Command::Proxy(args) => proxy_cmd::run(args),
     };
     match result {
         Ok(code) => code,
