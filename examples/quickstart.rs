@@ -8,7 +8,8 @@
 //! (api.openai.com), one for the company's self-hosted model (vLLM, llama.cpp, Ollama).
 //! A hyper client goes through `PrivacyRouterLayer` with the example policies in
 //! `examples/policies/`, and five prompts from three teams are sent. For each, the
-//! quickstart prints the decision and which server received what. Values are masked.
+//! quickstart prints the decision and which server received what; then it summarises and
+//! verifies the audit log the layer wrote. Values are never printed.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -23,6 +24,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use privacy_router::audit::{Auditor, FileSink, FingerprintKey, verify_files};
 use privacy_router::middleware::{PrivacyRouterLayer, RequestBody};
 use privacy_router::policy::{Decision, PolicySet};
 use privacy_router::scan::Scanner;
@@ -75,9 +77,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // The example policies, with their `[local]` target pointed at the stand-in.
     let dir = policies_for(&local)?;
     let policies = PolicySet::load_dir(&dir.0).map_err(|d| d.to_string())?;
+    // The audit log: one record per request, written before anything leaves.
+    // Kept after the run, so that `privacy-router audit` can read it; started afresh.
+    let log = std::env::temp_dir().join("privacy-router-quickstart.audit.jsonl");
+    let _ = std::fs::remove_file(&log);
+    let key =
+        FingerprintKey::from_bytes(b"quickstart fingerprint key, not for production".to_vec())?;
+    let auditor = Auditor::new(FileSink::new(&log), key);
     let http = Client::builder(TokioExecutor::new()).build_http::<RequestBody<Full<Bytes>>>();
     let mut client = ServiceBuilder::new()
-        .layer(PrivacyRouterLayer::new(Arc::new(policies)))
+        .layer(PrivacyRouterLayer::new(Arc::new(policies)).audit(auditor.clone()))
         .service(http);
 
     for (team, holds, prompt) in PROMPTS {
@@ -139,9 +148,40 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .sum();
     println!(
         "The external provider received {} request(s) holding {leaked} sensitive value(s); \
-         the self-hosted model received {}.",
+         the self-hosted model received {}.\n",
         external.count(),
         local.count()
+    );
+
+    // The audit log: what was decided, and proof that nobody edited it.
+    auditor.shutdown()?;
+    let text = std::fs::read_to_string(&log)?;
+    let mut actions: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line)?;
+        if let Some(action) = record["action"].as_str() {
+            *actions.entry(action.to_string()).or_default() += 1;
+        }
+    }
+    let summary: Vec<String> = actions.iter().map(|(a, n)| format!("{a} {n}")).collect();
+    println!("audit log {}: {}", log.display(), summary.join(", "));
+    let verified = verify_files(&[&log])?;
+    println!(
+        "audit verify: {} ({} records, chain head {})",
+        if verified.is_intact() {
+            "intact"
+        } else {
+            "BROKEN"
+        },
+        verified.records,
+        verified
+            .head
+            .as_deref()
+            .map_or("-", |h| &h[..16.min(h.len())])
+    );
+    println!(
+        "review it: cargo run -- audit stats {} --by action",
+        log.display()
     );
     Ok(())
 }
