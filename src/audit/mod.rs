@@ -35,8 +35,8 @@
 //! with a [`CheckpointPublicKey`], so a rewrite of the whole log is caught without
 //! trusting the file.
 //!
-//! Not built: a `tracing` sink (`tracing` is not a dependency; a custom [`Sink`] can
-//! forward lines anywhere).
+//! [`TracingSink`] emits records as `tracing` events for live monitoring; a custom
+//! [`Sink`] can forward lines anywhere else.
 
 mod auditor;
 mod checkpoint;
@@ -48,6 +48,7 @@ mod read;
 mod record;
 mod sink;
 pub(crate) mod time;
+mod tracing_sink;
 mod verify;
 
 pub(crate) use auditor::AuditWait;
@@ -59,6 +60,7 @@ pub use fingerprint::{Fingerprint, FingerprintKey, KEY_ENV, KEY_FILE_ENV, MIN_KE
 pub use read::{expand_paths, open_log};
 pub use record::{DetectorCount, GENESIS, PolicyRef, Record, SCHEMA_VERSION, ValueFingerprint};
 pub use sink::{ChainHead, MemorySink, Recovery, SealedRecord, Sink};
+pub use tracing_sink::TracingSink;
 pub use verify::{
     Verification, Violation, ViolationKind, verify_file, verify_files, verify_files_with,
 };

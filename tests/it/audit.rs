@@ -804,3 +804,53 @@ async fn a_full_queue_fails_closed_and_is_counted() {
     assert_eq!((stats.written, stats.rejected, stats.failed), (2, 1, 0));
     assert_eq!(memory.lines().len(), 2);
 }
+
+/// Collects the `record` field of every `privacy_router::audit` event, on any thread.
+struct Collect(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Collect {
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.target() == "privacy_router::audit"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Field<'a>(&'a mut Option<String>);
+        impl tracing::field::Visit for Field<'_> {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "record" {
+                    *self.0 = Some(format!("{v:?}"));
+                }
+            }
+        }
+        let mut record = None;
+        event.record(&mut Field(&mut record));
+        if let Some(r) = record {
+            self.0.lock().unwrap().push(r);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn the_tracing_sink_emits_one_event_per_record() {
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    // The writer thread emits the events, so the subscriber must be global; no other test
+    // in this binary sets one.
+    tracing::subscriber::set_global_default(Collect(Arc::clone(&events))).unwrap();
+    let auditor = Auditor::new(privacy_router::audit::TracingSink::new(), key());
+    assert_eq!(through_layer(&auditor, 5, 5).await, 5);
+    auditor.shutdown().unwrap();
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 5);
+    let first: serde_json::Value = serde_json::from_str(&events[0]).unwrap();
+    assert_eq!(first["seq"], 1);
+    assert!(
+        events.iter().all(|e| !e.contains("Summarise ticket")),
+        "no prompt text"
+    );
+}
