@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod detectors;
 mod layer;
+mod local_model;
 mod policy;
 mod properties;
 mod proxy;
