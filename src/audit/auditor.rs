@@ -81,6 +81,7 @@ struct Shared {
     written: AtomicU64,
     failed: AtomicU64,
     rejected: AtomicU64,
+    queued: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
     ids: AtomicU64,
 }
@@ -96,6 +97,8 @@ pub struct AuditStats {
     /// Records refused because the queue was full or the auditor was shut down (their
     /// requests got `on_error`).
     pub rejected: u64,
+    /// Records waiting in the queue for the writer now (the proxy's "audit queue depth").
+    pub queued: u64,
 }
 
 /// Configures an [`Auditor`]; made by [`Auditor::builder`].
@@ -133,6 +136,7 @@ impl<S: Sink> AuditorBuilder<S> {
             written: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
             thread: Mutex::new(None),
             ids: AtomicU64::new(0),
         });
@@ -209,6 +213,7 @@ impl Auditor {
             written: self.shared.written.load(Ordering::Relaxed),
             failed: self.shared.failed.load(Ordering::Relaxed),
             rejected: self.shared.rejected.load(Ordering::Relaxed),
+            queued: self.shared.queued.load(Ordering::Relaxed),
         }
     }
 
@@ -277,6 +282,9 @@ impl Auditor {
                     }),
             }
         };
+        if result.is_ok() {
+            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        }
         if let Err(kind) = result {
             self.shared.rejected.fetch_add(1, Ordering::Relaxed);
             if let Some(ack) = &ack {
@@ -399,6 +407,9 @@ impl<S: Sink> Writer<S> {
             for msg in batch {
                 match msg {
                     Msg::Record { body, ack } => {
+                        if let Some(shared) = self.shared.upgrade() {
+                            shared.queued.fetch_sub(1, Ordering::Relaxed);
+                        }
                         self.append(&body, ack, true);
                         if self.checkpoint_due(false) {
                             self.checkpoint();

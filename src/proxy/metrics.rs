@@ -238,6 +238,13 @@ impl Metrics {
                     "privacy_router_audit_records_total{{result=\"{result}\"}} {n}"
                 );
             }
+            header(
+                &mut out,
+                "privacy_router_audit_queue_depth",
+                "gauge",
+                "Audit records waiting for the writer.",
+            );
+            let _ = writeln!(out, "privacy_router_audit_queue_depth {}", stats.queued);
         }
         header(
             &mut out,

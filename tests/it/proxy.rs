@@ -692,6 +692,11 @@ async fn decisions_are_audited_and_the_log_is_flushed_on_shutdown() {
         m.contains("privacy_router_audit_records_total{result=\"rejected\"} 0"),
         "{m}"
     );
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("privacy_router_audit_queue_depth ")),
+        "the queue depth is exported: {m}"
+    );
 
     proxy.signal("TERM");
     let status = tokio::task::spawn_blocking(move || {
