@@ -14,10 +14,13 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::audit::AuditWait;
-use crate::policy::Decision;
+use crate::extract::ApiFormat;
+use crate::policy::{Action, Decision};
 
 use super::body::{RequestBody, ResponseBody};
+use super::inspect::InspectionReport;
 use super::layer::Config;
+use super::respond::{Refusal, refuse};
 use super::service::{Fallback, Step, decorate, prepare};
 
 /// A request body, read up to the limit.
@@ -69,6 +72,9 @@ pin_project! {
             future: S::Future,
             decision: Option<Box<Decision>>,
             config: Arc<Config>,
+            // The self-hosted target's `timeout`, for requests routed in-house: until the
+            // response head arrives (a stream may then take as long as it takes).
+            deadline: Option<Deadline>,
         },
     }
 }
@@ -156,11 +162,13 @@ where
                     match prepare(&config, parts, collected) {
                         Step::Respond(response) => return Poll::Ready(Ok(response)),
                         Step::Forward(request, decision, None) => {
+                            let deadline = Deadline::for_request(&request, &decision);
                             let future = inner.call(request);
                             state.set(State::Calling {
                                 future,
                                 decision: Some(decision),
                                 config,
+                                deadline,
                             });
                         }
                         Step::Forward(request, decision, Some(gate)) => {
@@ -202,19 +210,43 @@ where
                             }
                         }
                     }
+                    let deadline = Deadline::for_request(&request, &decision);
                     let future = inner.call(request);
                     state.set(State::Calling {
                         future,
                         decision: Some(decision),
                         config,
+                        deadline,
                     });
                 }
                 StateProj::Calling {
                     future,
                     decision,
                     config,
+                    deadline,
                 } => {
-                    let response = ready!(future.poll(cx))?;
+                    let response = match future.poll(cx) {
+                        Poll::Ready(r) => r?,
+                        Poll::Pending => {
+                            if let Some(d) = deadline
+                                && d.sleep.as_mut().poll(cx).is_ready()
+                            {
+                                let decision = decision.take();
+                                let refusal = refuse(
+                                    d.format,
+                                    Refusal::LocalTimeout,
+                                    decision.as_deref(),
+                                    Some("local-timeout"),
+                                );
+                                return Poll::Ready(Ok(decorate(
+                                    config,
+                                    refusal,
+                                    decision.as_deref(),
+                                )));
+                            }
+                            return Poll::Pending;
+                        }
+                    };
                     let decision = decision.take();
                     let response = decorate(
                         config,
@@ -225,6 +257,29 @@ where
                 }
             }
         }
+    }
+}
+
+/// The timer for a request routed to the self-hosted model.
+pub(crate) struct Deadline {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    format: ApiFormat,
+}
+
+impl Deadline {
+    fn for_request<B>(request: &Request<B>, decision: &Decision) -> Option<Deadline> {
+        if decision.action() != Action::RouteLocal {
+            return None;
+        }
+        let target = decision.target()?;
+        let format = request
+            .extensions()
+            .get::<InspectionReport>()
+            .map_or(ApiFormat::GenericJson, |r| r.format);
+        Some(Deadline {
+            sleep: Box::pin(tokio::time::sleep(target.timeout())),
+            format,
+        })
     }
 }
 

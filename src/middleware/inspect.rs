@@ -148,7 +148,12 @@ pub(crate) fn inspect(
         policy.decide_with_unscannable(&all)
     };
     let scan_time = started.elapsed();
-    let requested_model = extracted.model().map(str::to_string);
+    // The model name is client text: it is reported (and audited) only when it looks
+    // like a model name and holds nothing the scanner finds.
+    let requested_model = extracted
+        .model()
+        .filter(|m| is_model_name(m) && policy.scan(m).is_empty())
+        .map(str::to_string);
     let fingerprints = key.map_or_else(Vec::new, |key| fingerprints(key, &extracted, &per_segment));
 
     let mut error = None;
@@ -279,6 +284,15 @@ fn redact(
             })
     });
     (after.action() <= Action::Redact && !left).then_some(body)
+}
+
+/// `gpt-4o`, `claude-sonnet-4-5`, `meta-llama/Llama-3.1-8B-Instruct`, `llama3:8b`: short,
+/// and no spaces or punctuation beyond `._:/@-`.
+fn is_model_name(m: &str) -> bool {
+    (1..=128).contains(&m.len())
+        && m.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'@' | b'-')
+        })
 }
 
 /// `payment-card` becomes `PAYMENT_CARD`.

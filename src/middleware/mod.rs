@@ -18,8 +18,10 @@
 //!      byte for byte, verifies that nothing the policy acts on is left, and forwards;
 //!    - `route_local`: rewrites scheme, authority and path onto the team's self-hosted
 //!      base URL, maps the `model`, removes the external provider's credentials
-//!      (`authorization`, `x-api-key`, `openai-*`, `anthropic-*`, cookies) and sets the
-//!      target's own, fixes `host` and `content-length`;
+//!      (`authorization`, `x-api-key`, `openai-*`, `anthropic-*`, cookies, `?key=`) and
+//!      sets the target's own, fixes `host` and `content-length`, and answers 504 if the
+//!      target's response head does not arrive within its `timeout` (this needs a Tokio
+//!      runtime with time enabled);
 //!    - `block`: answers 403 itself, in the API's own error shape, naming the detectors
 //!      and never the values; the inner service is not called.
 //!

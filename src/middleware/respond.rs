@@ -24,6 +24,8 @@ pub(crate) enum Refusal {
     BodyRead,
     /// The self-hosted target's credentials could not be read.
     TargetUnavailable,
+    /// The self-hosted target did not answer within its `timeout`.
+    LocalTimeout,
     /// The audit record could not be written and the policy blocks unrecorded requests.
     AuditUnavailable,
 }
@@ -37,6 +39,7 @@ impl Refusal {
             Refusal::NoPolicy | Refusal::TargetUnavailable | Refusal::AuditUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Refusal::LocalTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -48,9 +51,10 @@ impl Refusal {
             Refusal::Uninspectable | Refusal::BodyRead => {
                 ("invalid_request_error", "invalid_request_error")
             }
-            Refusal::NoPolicy | Refusal::TargetUnavailable | Refusal::AuditUnavailable => {
-                ("server_error", "api_error")
-            }
+            Refusal::NoPolicy
+            | Refusal::TargetUnavailable
+            | Refusal::AuditUnavailable
+            | Refusal::LocalTimeout => ("server_error", "api_error"),
         }
     }
 
@@ -62,6 +66,7 @@ impl Refusal {
             Refusal::NoPolicy => "privacy_policy_unavailable",
             Refusal::BodyRead => "request_body_unreadable",
             Refusal::TargetUnavailable => "local_model_unavailable",
+            Refusal::LocalTimeout => "local_model_timeout",
             Refusal::AuditUnavailable => "audit_log_unavailable",
         }
     }
@@ -131,6 +136,9 @@ fn message(
         Refusal::AuditUnavailable => format!(
             "The audit log could not record this request and the privacy policy of team `{team}` does not send unrecorded requests; it was not sent."
         ),
+        Refusal::LocalTimeout => {
+            format!("The self-hosted model of team `{team}` did not answer within its timeout.")
+        }
         Refusal::TargetUnavailable => {
             format!(
                 "The self-hosted model of team `{team}` is not available (its credentials could not be read)."

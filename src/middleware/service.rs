@@ -312,6 +312,9 @@ pub(crate) fn prepare<B, R>(
         .unwrap_or(DEFAULT_TEAM)
         .to_string();
     let policy: &TeamPolicy = set.team(&team);
+    // Records and metrics name the team whose policy decided (`default` for an unknown
+    // one), never the client's free-form header.
+    let team = policy.name().to_string();
 
     let (body, inspection) = match collected {
         Collected::Failed => {

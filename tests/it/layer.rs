@@ -818,3 +818,49 @@ async fn works_under_service_builder_and_buffer() {
     assert_eq!(w.external.count(), 25);
     assert_eq!(w.local.count(), 25);
 }
+
+/// A self-hosted model that accepts connections and never answers.
+async fn hanging_server() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_silent_local_model_times_out_in_the_api_error_shape() {
+    assert_detected(&PII);
+    let external = Upstream::start("external").await;
+    let local = hanging_server().await;
+    let policy = format!(
+        r#"team = "default"
+on_error = "block"
+
+[[rules]]
+when = {{ category = "pii" }}
+action = "route_local"
+
+[local]
+base_url = "http://{local}/v1"
+timeout = "300ms"
+"#
+    );
+    let set = Arc::new(PolicySet::from_sources([("default.toml", policy)]).unwrap());
+    let mut svc = PrivacyRouterLayer::new(set).layer(client());
+    let body = json!({"model":"gpt-4o","messages":[{"role":"user","content":PII[0]}]}).to_string();
+    let req = Request::post(format!("{}/v1/chat/completions", external.url()))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(20), send(&mut svc, req))
+        .await
+        .expect("the layer's timeout fired");
+    assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(a.json()["error"]["code"], "local_model_timeout");
+    assert_eq!(external.count(), 0);
+}
