@@ -259,8 +259,15 @@ impl Server {
         if let Some(auditor) = shared.auditor.clone() {
             match tokio::task::spawn_blocking(move || auditor.shutdown()).await {
                 Ok(Ok(())) => eprintln!("privacy-router: audit log flushed"),
-                Ok(Err(e)) => eprintln!("privacy-router: audit log: {e}"),
-                Err(_) => eprintln!("privacy-router: audit log: the flush panicked"),
+                // Records may be missing from the log: the exit status must say so.
+                Ok(Err(e)) => {
+                    return Err(io::Error::other(format!("audit log not flushed: {e}")));
+                }
+                Err(_) => {
+                    return Err(io::Error::other(
+                        "audit log not flushed: the flush panicked",
+                    ));
+                }
             }
         }
         eprintln!("privacy-router: stopped");
@@ -478,6 +485,36 @@ async fn models(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
     let Some(upstream) = &shared.config.openai else {
         return no_upstream(false);
     };
+    // No prompt here, but the answer is bought with the proxy's upstream key: a client
+    // the key map rejects gets nothing.
+    if matches!(
+        shared.config.keys.team(client_key(request.headers())),
+        KeyTeam::Reject
+    ) {
+        return error(
+            false,
+            StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "The API key is missing or not known to privacy-router.",
+        );
+    }
+    // A model id is a name, not a path: nothing for the upstream to decode into one.
+    let id = request
+        .uri()
+        .path()
+        .trim_start_matches("/v1/models")
+        .trim_start_matches('/');
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    {
+        return error(
+            false,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "Malformed model id.",
+        );
+    }
     let (mut parts, _body) = request.into_parts();
     let Some(uri) = upstream_uri(upstream, &parts.uri) else {
         return error(

@@ -542,6 +542,13 @@ async fn teams_from_api_keys() {
     let a = send(&c, with_key("sk-proxy-unknown", CLEAN_CHAT)).await;
     assert_eq!(a.status, 401);
     assert_eq!(a.json()["error"]["code"], "invalid_api_key");
+    // Listing models is paid for with the proxy's upstream key: unknown clients get
+    // nothing there either (regression: the route skipped the key check).
+    let models = Request::get(format!("{}/v1/models", proxy.base))
+        .header("authorization", "Bearer sk-proxy-unknown")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(&c, models).await.status, 401);
     let mut anthropic = anthropic_sdk(&proxy.base, CLEAN_MESSAGES);
     anthropic
         .headers_mut()

@@ -93,7 +93,8 @@ enum AuditCommand {
     /// The key comes from --key-file, else PRIVACY_ROUTER_AUDIT_KEY or
     /// PRIVACY_ROUTER_AUDIT_KEY_FILE.
     Fingerprint {
-        /// The value (a card number, an email address, ...).
+        /// The value (a card number, an email address, ...); `-` reads it from standard
+        /// input (one line), which keeps it out of `ps` and shell history.
         value: String,
         /// A file holding the key.
         #[arg(long, value_name = "FILE")]
@@ -184,6 +185,15 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
                 None => FingerprintKey::from_env(),
             }
             .context("fingerprint key")?;
+            let value = if value == "-" {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the value from standard input")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                value
+            };
             println!("{}", key.fingerprint(&value));
             Ok(ExitCode::SUCCESS)
         }
