@@ -281,6 +281,25 @@ async fn verify_locates_each_kind_of_tampering() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // Regression: records cut from the beginning exited 0 with a note. Now it is a
+    // violation unless older files were rotated away on purpose (`--partial`).
+    let mut head_cut = lines(&original);
+    head_cut.drain(..3);
+    let headless = original.with_file_name("headless.jsonl");
+    write_lines(&headless, &head_cut);
+    let verify = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_privacy-router"))
+            .args(["audit", "verify"])
+            .args(extra)
+            .arg(&headless)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("seq 4"));
+    assert_eq!(verify(&["--partial"]).status.code(), Some(0));
 }
 
 #[tokio::test]

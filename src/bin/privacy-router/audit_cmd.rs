@@ -78,6 +78,10 @@ enum AuditCommand {
         /// bytes or 64 hex digits), and require at least one checkpoint.
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
+        /// Accept logs whose first record does not start the chain (older rotated files
+        /// deleted on purpose). Without it, a missing beginning is a violation.
+        #[arg(long)]
+        partial: bool,
     },
     /// Make an Ed25519 key pair for signed checkpoints: the secret key (hex) goes to
     /// SECRET_FILE (created, mode 0600, never overwritten), the public key (hex) to
@@ -174,7 +178,11 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode> {
             filter,
             json,
         } => stats(&paths, by, &filter, json),
-        AuditCommand::Verify { paths, public_key } => verify(&paths, public_key.as_deref()),
+        AuditCommand::Verify {
+            paths,
+            public_key,
+            partial,
+        } => verify(&paths, public_key.as_deref(), partial),
         AuditCommand::Keygen {
             secret_file,
             public,
@@ -568,7 +576,7 @@ fn keygen(secret_file: &Path, public: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(paths: &[PathBuf], public_key: Option<&Path>) -> Result<ExitCode> {
+fn verify(paths: &[PathBuf], public_key: Option<&Path>, partial: bool) -> Result<ExitCode> {
     let files = files(paths)?;
     let key = public_key
         .map(CheckpointPublicKey::from_file)
@@ -599,6 +607,17 @@ fn verify(paths: &[PathBuf], public_key: Option<&Path>) -> Result<ExitCode> {
         );
     }
     if v.starts_mid_chain {
+        // Records cut from the beginning look exactly like older files not given.
+        if !partial {
+            println!(
+                "FAILED {}: the first record (seq {}) does not start a chain: records before it are missing (pass --partial if older files were rotated away on purpose)",
+                v.files
+                    .first()
+                    .map_or_else(String::new, |f| f.display().to_string()),
+                v.first_seq.unwrap_or(0)
+            );
+            return Ok(ExitCode::from(1));
+        }
         println!(
             "note: the first record (seq {}) does not start a chain: earlier files were not given",
             v.first_seq.unwrap_or(0)
