@@ -144,7 +144,31 @@ impl<S: Sink> AuditorBuilder<S> {
         let (sink, checkpoints) = (self.sink, self.checkpoints);
         let handle = std::thread::Builder::new()
             .name("privacy-router-audit".into())
-            .spawn(move || Writer::new(sink, weak, checkpoints).run(rx))
+            .spawn(move || {
+                let writer = Writer::new(sink, weak.clone(), checkpoints);
+                let run =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run(&rx)));
+                if run.is_err() {
+                    // The writer died (a bug, or a sink that panicked). Nothing more will
+                    // be written: refuse new records, and fail every record still queued so
+                    // that its request gets `on_error` instead of waiting forever. Records
+                    // the writer held already failed when it was dropped.
+                    if let Some(shared) = weak.upgrade() {
+                        *shared.tx.write().unwrap_or_else(PoisonError::into_inner) = None;
+                    }
+                    while let Ok(msg) = rx.try_recv() {
+                        match msg {
+                            Msg::Record { ack: Some(ack), .. } => {
+                                ack.complete(Err(AuditError::new(ErrorKind::WriterGone)));
+                            }
+                            Msg::Record { ack: None, .. } => {}
+                            Msg::Flush(reply) => {
+                                let _ = reply.send(Err(AuditError::new(ErrorKind::WriterGone)));
+                            }
+                        }
+                    }
+                }
+            })
             .expect("start the audit writer thread");
         *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
         Auditor { shared }
@@ -381,7 +405,7 @@ impl<S: Sink> Writer<S> {
         }
     }
 
-    fn run(mut self, rx: Receiver<Msg>) {
+    fn run(mut self, rx: &Receiver<Msg>) {
         loop {
             let first = match rx.recv_timeout(TICK) {
                 Ok(m) => m,
@@ -397,14 +421,12 @@ impl<S: Sink> Writer<S> {
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            for msg in batch {
+            // Handle each message as it is taken from the queue (no local batch that a
+            // panic would drop with its acks), up to MAX_BATCH before one commit.
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(msg) = next.take() {
+                taken += 1;
                 match msg {
                     Msg::Record { body, ack } => {
                         if let Some(shared) = self.shared.upgrade() {
@@ -419,6 +441,9 @@ impl<S: Sink> Writer<S> {
                         let r = self.commit();
                         let _ = reply.send(r);
                     }
+                }
+                if taken < MAX_BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
             let _ = self.commit();
@@ -518,6 +543,8 @@ impl<S: Sink> Writer<S> {
             seq,
             time_micros: time,
         };
+        // Pending first: if the sink panics, dropping the writer fails this record too.
+        self.pending.push((ack, request));
         match self.sink.append(&record) {
             Ok(()) => {
                 self.last_time = time;
@@ -526,7 +553,6 @@ impl<S: Sink> Writer<S> {
             }
             Err(e) => self.broken = Some(e),
         }
-        self.pending.push((ack, request));
     }
 
     /// Commits the batch and releases its requests.
@@ -556,6 +582,18 @@ impl<S: Sink> Writer<S> {
 }
 
 /// A one-shot completion shared by the writer and a waiting request.
+impl<S> Drop for Writer<S> {
+    /// Records appended but not committed when the writer goes away (it panicked) fail,
+    /// so their requests get `on_error` instead of waiting forever.
+    fn drop(&mut self) {
+        for (ack, _) in self.pending.drain(..) {
+            if let Some(ack) = ack {
+                ack.complete_if_pending(Err(AuditError::new(ErrorKind::WriterGone)));
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Ack {
     state: Mutex<AckState>,
@@ -568,6 +606,18 @@ struct AckState {
 }
 
 impl Ack {
+    fn complete_if_pending(&self, result: Result<(), AuditError>) {
+        let pending = self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .done
+            .is_none();
+        if pending {
+            self.complete(result);
+        }
+    }
+
     fn complete(&self, result: Result<(), AuditError>) {
         let waker = {
             let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);

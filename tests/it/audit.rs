@@ -873,3 +873,51 @@ async fn the_tracing_sink_emits_one_event_per_record() {
         "no prompt text"
     );
 }
+
+/// A sink that panics on its first record.
+struct PanickingSink;
+
+impl privacy_router::audit::Sink for PanickingSink {
+    fn recover(
+        &mut self,
+    ) -> Result<privacy_router::audit::Recovery, privacy_router::audit::AuditError> {
+        Ok(privacy_router::audit::Recovery::new(None))
+    }
+    fn append(
+        &mut self,
+        _: &privacy_router::audit::SealedRecord<'_>,
+    ) -> Result<(), privacy_router::audit::AuditError> {
+        panic!("injected sink fault");
+    }
+    fn commit(&mut self) -> Result<(), privacy_router::audit::AuditError> {
+        Ok(())
+    }
+}
+
+/// Regression: if the writer thread died, requests waited for their record forever.
+#[tokio::test]
+async fn a_dead_writer_fails_requests_closed_instead_of_hanging() {
+    let auditor = Auditor::new(PanickingSink, key());
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
+    let inner = tower::service_fn(move |_req: Request<RequestBody<Full<Bytes>>>| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
+    });
+    let router = PrivacyRouterLayer::new(policies(None))
+        .audit(auditor.clone())
+        .layer(inner);
+    for _ in 0..3 {
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            router
+                .clone()
+                .oneshot(chat("http://api.example.test", "default", "hello")),
+        )
+        .await
+        .expect("answered, not hung")
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(reached.load(Ordering::Relaxed), 0, "nothing was forwarded");
+}
