@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-fn run(args: &[&str], stdin: &str) -> Output {
+/// Runs the CLI with `args`, feeding `stdin`. Shared by the CLI tests of every area.
+pub(crate) fn run(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_privacy-router"))
         .args(args)
         .stdin(Stdio::piped())

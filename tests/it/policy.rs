@@ -2,9 +2,8 @@
 //! reload under concurrent use, and the `policy` CLI.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -599,20 +598,7 @@ fn reload_under_concurrent_decisions_loses_nothing_and_mixes_nothing() {
 // The CLI
 
 fn cli(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_privacy-router"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start privacy-router");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    crate::cli::run(args, stdin)
 }
 
 fn text(bytes: &[u8]) -> String {
