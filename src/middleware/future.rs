@@ -162,14 +162,7 @@ where
                     match prepare(&config, parts, collected) {
                         Step::Respond(response) => return Poll::Ready(Ok(response)),
                         Step::Forward(request, decision, None) => {
-                            let deadline = Deadline::for_request(&request, &decision);
-                            let future = inner.call(request);
-                            state.set(State::Calling {
-                                future,
-                                decision: Some(decision),
-                                config,
-                                deadline,
-                            });
+                            state.set(State::calling(&mut inner, request, decision, config));
                         }
                         Step::Forward(request, decision, Some(gate)) => {
                             state.set(State::Auditing {
@@ -210,14 +203,7 @@ where
                             }
                         }
                     }
-                    let deadline = Deadline::for_request(&request, &decision);
-                    let future = inner.call(request);
-                    state.set(State::Calling {
-                        future,
-                        decision: Some(decision),
-                        config,
-                        deadline,
-                    });
+                    state.set(State::calling(&mut inner, request, decision, config));
                 }
                 StateProj::Calling {
                     future,
@@ -256,6 +242,28 @@ where
                     return Poll::Ready(Ok(response));
                 }
             }
+        }
+    }
+}
+
+impl<S, B> State<S, B>
+where
+    S: Service<Request<RequestBody<B>>>,
+{
+    /// Calls the readied inner service (with the local target's deadline when the request
+    /// goes in-house).
+    fn calling(
+        inner: &mut S,
+        request: Request<RequestBody<B>>,
+        decision: Box<Decision>,
+        config: Arc<Config>,
+    ) -> State<S, B> {
+        let deadline = Deadline::for_request(&request, &decision);
+        State::Calling {
+            future: inner.call(request),
+            decision: Some(decision),
+            config,
+            deadline,
         }
     }
 }
