@@ -96,15 +96,27 @@ fn chat(url: &str, team: &str, prompt: &str) -> Request<Full<Bytes>> {
         .unwrap()
 }
 
-/// Sends `n` requests through a layer with an in-process inner service, `concurrency`
-/// at a time; returns how many reached the inner service.
-async fn through_layer(auditor: &Auditor, n: usize, concurrency: usize) -> usize {
+/// An in-process inner service that answers `{}` and counts the requests that reach it.
+type Inner = tower::util::BoxCloneService<
+    Request<RequestBody<Full<Bytes>>>,
+    Response<Full<Bytes>>,
+    Infallible,
+>;
+
+fn counting_inner() -> (Inner, Arc<AtomicUsize>) {
     let reached = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&reached);
     let inner = tower::service_fn(move |_req: Request<RequestBody<Full<Bytes>>>| {
         counter.fetch_add(1, Ordering::Relaxed);
         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
     });
+    (Inner::new(inner), reached)
+}
+
+/// Sends `n` requests through a layer with an in-process inner service, `concurrency`
+/// at a time; returns how many reached the inner service.
+async fn through_layer(auditor: &Auditor, n: usize, concurrency: usize) -> usize {
+    let (inner, reached) = counting_inner();
     let router = PrivacyRouterLayer::new(policies(None))
         .audit(auditor.clone())
         .layer(inner);
@@ -763,12 +775,7 @@ async fn a_full_queue_fails_closed_and_is_counted() {
     };
     // Room for one queued record besides the one the writer holds.
     let auditor = Auditor::with_queue(sink, key(), 1);
-    let reached = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&reached);
-    let inner = tower::service_fn(move |_req: Request<RequestBody<Full<Bytes>>>| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
-    });
+    let (inner, reached) = counting_inner();
     let router = PrivacyRouterLayer::new(policies(None))
         .audit(auditor.clone())
         .layer(inner);
@@ -898,12 +905,7 @@ impl privacy_router::audit::Sink for PanickingSink {
 #[tokio::test]
 async fn a_dead_writer_fails_requests_closed_instead_of_hanging() {
     let auditor = Auditor::new(PanickingSink, key());
-    let reached = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&reached);
-    let inner = tower::service_fn(move |_req: Request<RequestBody<Full<Bytes>>>| {
-        counter.fetch_add(1, Ordering::Relaxed);
-        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
-    });
+    let (inner, reached) = counting_inner();
     let router = PrivacyRouterLayer::new(policies(None))
         .audit(auditor.clone())
         .layer(inner);
