@@ -516,18 +516,10 @@ async fn models(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         );
     }
     let (mut parts, _body) = request.into_parts();
-    let Some(uri) = upstream_uri(upstream, &parts.uri) else {
-        return error(
-            false,
-            StatusCode::BAD_REQUEST,
-            "bad_path",
-            "Malformed path.",
-        );
-    };
-    parts.uri = uri;
-    clean_request_headers(&mut parts.headers, &shared.team_header, upstream);
+    if let Some(response) = to_upstream(shared, upstream, &mut parts, false) {
+        return response;
+    }
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.extensions = http::Extensions::new();
     match shared
         .plain
         .request(Request::from_parts(parts, Empty::new()))
@@ -582,18 +574,10 @@ async fn inspect(
         }
     };
 
-    let Some(uri) = upstream_uri(upstream, &parts.uri) else {
-        return error(
-            anthropic,
-            StatusCode::BAD_REQUEST,
-            "bad_path",
-            "Malformed path.",
-        );
-    };
-    parts.uri = uri;
-    clean_request_headers(&mut parts.headers, &shared.team_header, upstream);
+    if let Some(response) = to_upstream(shared, upstream, &mut parts, anthropic) {
+        return response;
+    }
     let probe = Probe::default();
-    parts.extensions = http::Extensions::new();
     if let Some(team) = team {
         parts.extensions.insert(team);
     }
@@ -654,6 +638,28 @@ fn client_key(headers: &http::HeaderMap) -> Option<&[u8]> {
         .strip_prefix(b"Bearer ")
         .or_else(|| v.strip_prefix(b"bearer "))?;
     Some(v.trim_ascii())
+}
+
+/// Points a client request at `upstream`: its URI, cleaned headers, and no extensions
+/// from the server side. Returns the answer (400) for a path that makes no URI.
+fn to_upstream(
+    shared: &Shared,
+    upstream: &UpstreamConfig,
+    parts: &mut http::request::Parts,
+    anthropic: bool,
+) -> Option<Response<Body>> {
+    let Some(uri) = upstream_uri(upstream, &parts.uri) else {
+        return Some(error(
+            anthropic,
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "Malformed path.",
+        ));
+    };
+    parts.uri = uri;
+    clean_request_headers(&mut parts.headers, &shared.team_header, upstream);
+    parts.extensions = http::Extensions::new();
+    None
 }
 
 fn upstream_uri(upstream: &UpstreamConfig, original: &Uri) -> Option<Uri> {
