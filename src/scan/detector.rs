@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
+use regex_automata::{Input, PatternID};
 use serde::Deserialize;
 
 use super::error::{BuildError, ErrorKind};
@@ -86,6 +88,9 @@ pub(crate) struct Detector {
     pub(crate) description: String,
     pub(crate) pattern: String,
     regex: Regex,
+    /// The longest match the pattern can make, when it is bounded: the scanner then runs
+    /// the detector only near the places a match could end.
+    pub(crate) max_len: Option<usize>,
     value_group: Option<usize>,
     pub(crate) keywords: Vec<String>,
     validator: Option<Validator>,
@@ -203,14 +208,21 @@ impl Detector {
                 "confidence must be between 0.0 and 1.0",
             ));
         }
-        let regex = RegexBuilder::new(&spec.regex)
-            .unicode(false)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| {
-                BuildError::detector(id, format!("invalid regex: {}", first_line(&e.to_string())))
-            })?;
-        let value_group = regex.capture_names().position(|n| n == Some("v"));
+        let invalid = |e: &dyn std::fmt::Display| {
+            BuildError::detector(id, format!("invalid regex: {}", first_line(&e.to_string())))
+        };
+        let hir = syntax::parse_with(&spec.regex, &syntax_config()).map_err(|e| invalid(&e))?;
+        let max_len = hir.properties().maximum_len();
+        let regex = Regex::builder()
+            .syntax(syntax_config())
+            .configure(
+                meta::Config::new()
+                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                    .utf8_empty(false),
+            )
+            .build_from_hir(&hir)
+            .map_err(|e| invalid(&e))?;
+        let value_group = regex.group_info().to_index(PatternID::ZERO, "v");
         let validator =
             match &spec.validator {
                 None => None,
@@ -230,6 +242,7 @@ impl Detector {
             description: spec.description,
             pattern: spec.regex,
             regex,
+            max_len,
             value_group,
             keywords: spec
                 .keywords
@@ -257,11 +270,13 @@ impl Detector {
         }
     }
 
-    /// Finds every accepted value of this detector in `hay`.
+    /// Finds every accepted value of this detector that starts and ends in `span`;
+    /// look-around assertions and context words see all of `hay`.
     pub(crate) fn find(
         &self,
         index: u32,
         hay: &[u8],
+        span: std::ops::Range<usize>,
         allowlist: &HashSet<Vec<u8>>,
         min_confidence: f32,
         out: &mut Vec<Candidate>,
@@ -281,16 +296,20 @@ impl Detector {
                 });
             }
         };
+        let input = Input::new(hay).span(span);
         match self.value_group {
             Some(g) => {
-                for caps in self.regex.captures_iter(hay) {
-                    if let Some(m) = caps.get(g).or_else(|| caps.get(0)) {
-                        consider(m.start(), m.end());
+                for caps in self.regex.captures_iter(input) {
+                    if let Some(m) = caps
+                        .get_group(g)
+                        .or_else(|| caps.get_match().map(|m| m.span()))
+                    {
+                        consider(m.start, m.end);
                     }
                 }
             }
             None => {
-                for m in self.regex.find_iter(hay) {
+                for m in self.regex.find_iter(input) {
                     consider(m.start(), m.end());
                 }
             }
@@ -351,6 +370,12 @@ impl Detector {
         }
         false
     }
+}
+
+/// How every detector pattern is read: bytes, ASCII classes (`\d` is `[0-9]`, `\b` is an
+/// ASCII word boundary), which keeps the lazy DFAs small and fast on any text.
+pub(crate) fn syntax_config() -> syntax::Config {
+    syntax::Config::new().unicode(false).utf8(false)
 }
 
 fn first_line(s: &str) -> String {

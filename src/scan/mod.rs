@@ -38,6 +38,7 @@ mod error;
 mod finding;
 mod normalize;
 mod scanner;
+mod structural;
 pub(crate) mod validate;
 
 pub use dictionary::Dictionary;

@@ -5,13 +5,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex::bytes::{RegexSet, RegexSetBuilder};
 
-use super::detector::{Candidate, Detector, DetectorSpec, REGEX_SIZE_LIMIT, parse_pattern_file};
+use super::detector::{Candidate, Detector, DetectorSpec, parse_pattern_file};
 use super::dictionary::{DictMatcher, Dictionary};
 use super::error::{BuildError, ErrorKind};
 use super::finding::{Category, Finding};
 use super::normalize::View;
+use super::structural::StructuralPass;
 
 /// The pattern files compiled into the crate.
 const BUILTIN_FILES: [(&str, &str); 4] = [
@@ -35,11 +35,6 @@ const ALLOWLIST: &str = include_str!("../../patterns/allowlist.txt");
 
 /// Internal host-name suffixes used when the builder is given none.
 pub const DEFAULT_INTERNAL_SUFFIXES: [&str; 5] = ["internal", "corp", "intranet", "lan", "private"];
-
-/// The lazy DFA of the shared multi-pattern pass needs room: with regex's default 2 MB
-/// cache, ~40 structural patterns thrash and throughput falls from hundreds of MB/s to a
-/// few (measured while building the scanner; see DESIGN.md).
-const SET_DFA_CACHE: usize = 32 << 20;
 
 struct Builtin {
     detectors: Vec<Arc<Detector>>,
@@ -401,7 +396,7 @@ struct Inner {
     keywords: Option<AhoCorasick>,
     /// For each keyword pattern, the detectors it gates.
     keyword_owners: Vec<Vec<u32>>,
-    structural: Option<RegexSet>,
+    structural: Option<StructuralPass>,
     structural_owners: Vec<u32>,
     dictionaries: Option<DictMatcher>,
     allowlist: Arc<HashSet<Vec<u8>>>,
@@ -428,7 +423,7 @@ impl Scanner {
         for (i, d) in detectors.iter().enumerate() {
             let gate = d.gate_words();
             if gate.is_empty() {
-                structural_patterns.push(d.pattern.as_str());
+                structural_patterns.push((d.pattern.as_str(), d.max_len));
                 structural_owners.push(i as u32);
             }
             for k in gate {
@@ -457,14 +452,7 @@ impl Scanner {
         let structural = if structural_patterns.is_empty() {
             None
         } else {
-            Some(
-                RegexSetBuilder::new(&structural_patterns)
-                    .unicode(false)
-                    .size_limit(REGEX_SIZE_LIMIT * 8)
-                    .dfa_size_limit(SET_DFA_CACHE)
-                    .build()
-                    .map_err(|e| BuildError::detector("structural-set", e.to_string()))?,
-            )
+            Some(StructuralPass::build(&structural_patterns)?)
         };
         let slots: Vec<u32> = (0..dictionaries.len())
             .map(|i| (detectors.len() + i) as u32)
@@ -493,42 +481,65 @@ impl Scanner {
     /// overlap (a connection string's password may also be an email's local part), so
     /// that a policy sees every category present.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
-        let inner = &*self.inner;
         let view = View::new(text);
-        let hay = view.bytes();
+        let mut candidates = Vec::new();
+        self.gated_candidates(view.bytes(), &mut candidates);
+        self.findings(&view, candidates)
+    }
+
+    /// Runs each detector only where it can match: keyword-gated detectors on texts that
+    /// hold one of their keywords, structural detectors in the windows of the shared pass.
+    fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+        let inner = &*self.inner;
+        self.keyword_candidates(hay, out);
+        if let Some(pass) = &inner.structural {
+            let mut windows = Vec::new();
+            pass.windows(hay, &mut windows);
+            for (p, span) in windows {
+                let i = inner.structural_owners[p];
+                let d = &inner.detectors[i as usize];
+                d.find(i, hay, span, &inner.allowlist, inner.min_confidence, out);
+            }
+        }
+        if let Some(dicts) = &inner.dictionaries {
+            dicts.find(hay, inner.min_confidence, out);
+        }
+    }
+
+    /// The detectors gated by keywords, each over the whole text if one of its keywords
+    /// occurs in it.
+    fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+        let inner = &*self.inner;
+        let Some(ac) = &inner.keywords else {
+            return;
+        };
         let mut run = vec![false; inner.detectors.len()];
-        if let Some(ac) = &inner.keywords {
-            // Common keywords hit many times per text; their owners are marked once.
-            let mut seen = vec![false; inner.keyword_owners.len()];
-            for m in ac.find_overlapping_iter(hay) {
-                let k = m.pattern().as_usize();
-                if !std::mem::replace(&mut seen[k], true) {
-                    for &d in &inner.keyword_owners[k] {
-                        run[d as usize] = true;
-                    }
+        // Common keywords hit many times per text; their owners are marked once.
+        let mut seen = vec![false; inner.keyword_owners.len()];
+        for m in ac.find_overlapping_iter(hay) {
+            let k = m.pattern().as_usize();
+            if !std::mem::replace(&mut seen[k], true) {
+                for &d in &inner.keyword_owners[k] {
+                    run[d as usize] = true;
                 }
             }
         }
-        if let Some(set) = &inner.structural {
-            for i in set.matches(hay).iter() {
-                run[inner.structural_owners[i] as usize] = true;
-            }
-        }
-        let mut candidates = Vec::new();
         for (i, d) in inner.detectors.iter().enumerate() {
             if run[i] {
                 d.find(
                     i as u32,
                     hay,
+                    0..hay.len(),
                     &inner.allowlist,
                     inner.min_confidence,
-                    &mut candidates,
+                    out,
                 );
             }
         }
-        if let Some(dicts) = &inner.dictionaries {
-            dicts.find(hay, inner.min_confidence, &mut candidates);
-        }
+    }
+
+    /// Resolves overlaps and maps the survivors back to the original text.
+    fn findings(&self, view: &View<'_>, candidates: Vec<Candidate>) -> Vec<Finding> {
         let mut findings: Vec<Finding> = resolve(candidates, |c| self.slot(c.detector))
             .into_iter()
             .map(|c| {
@@ -545,6 +556,33 @@ impl Scanner {
             .collect();
         findings.sort_by(|a, b| (a.start, a.end, &a.detector).cmp(&(b.start, b.end, &b.detector)));
         findings
+    }
+
+    /// The structural detectors each over the whole text, without the shared pass and its
+    /// windows: what the windows must never change.
+    #[cfg(test)]
+    fn scan_unwindowed(&self, text: &str) -> Vec<Finding> {
+        let inner = &*self.inner;
+        let view = View::new(text);
+        let hay = view.bytes();
+        let mut candidates = Vec::new();
+        self.keyword_candidates(hay, &mut candidates);
+        for &i in &inner.structural_owners {
+            let d = &inner.detectors[i as usize];
+            let span = 0..hay.len();
+            d.find(
+                i,
+                hay,
+                span,
+                &inner.allowlist,
+                inner.min_confidence,
+                &mut candidates,
+            );
+        }
+        if let Some(dicts) = &inner.dictionaries {
+            dicts.find(hay, inner.min_confidence, &mut candidates);
+        }
+        self.findings(&view, candidates)
     }
 
     fn slot(&self, index: u32) -> (&Arc<str>, Category) {
@@ -630,6 +668,48 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    /// Text made of the pieces structural values are made of, so that values, near-misses
+    /// and adjacent values at every distance occur often.
+    fn structural_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            "[0-9]{1,5}",
+            Just("4539 1488 0343 6467".to_string()),
+            Just("123-45-6789".to_string()),
+            Just("10.1.2.3".to_string()),
+            Just("jane.doe@acme-mail.de".to_string()),
+            Just("+44 20 7946 0958".to_string()),
+            Just("DE89 3704 0044 0532 0130 00".to_string()),
+            Just("2001:db9::1".to_string()),
+            Just("AB 12 34 56 C".to_string()),
+            "[ .\\-:@\n/()+]{1,2}",
+            "[A-Za-z]{1,6}",
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+        #[test]
+        fn windows_change_no_finding(text in structural_text()) {
+            let scanner = Scanner::builder().build().unwrap();
+            proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+        }
+    }
+
+    #[test]
+    fn windows_change_no_finding_on_the_examples() {
+        let scanner = Scanner::builder().all_builtin(true).build().unwrap();
+        for d in scanner.inner.detectors.iter() {
+            for text in d.must_match.iter().chain(&d.must_not_match) {
+                let joined = format!("{text} {text}\n{text}");
+                for t in [text.as_str(), joined.as_str()] {
+                    assert_eq!(scanner.scan(t), scanner.scan_unwindowed(t), "{}", d.id);
+                }
+            }
+        }
+    }
 
     #[test]
     fn scanner_is_shareable() {
