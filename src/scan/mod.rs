@@ -24,11 +24,13 @@
 //!    (`%40`) escapes are decoded. Every byte of the view remembers where it came from,
 //!    so spans map back exactly. Text with nothing to fold is scanned in place.
 //! 2. **Gates.** One Aho-Corasick pass finds the detectors' literal keywords (`ghp_`,
-//!    `xoxb-`, `BEGIN`...), one multi-pattern lazy-DFA pass finds which structural
-//!    detectors (emails, numbers, addresses) can match at all.
-//! 3. **Detectors.** Only the detectors whose gate fired run their regex; every
-//!    candidate is then checked by its validator (checksums, reserved ranges,
-//!    placeholders), entropy bound, allowlists and context words.
+//!    `xoxb-`, `BEGIN`...); one multi-pattern lazy-DFA pass finds where the structural
+//!    detectors' matches (emails, numbers, addresses) end.
+//! 3. **Detectors.** Only the detectors whose gate fired run their regex: keyword-gated
+//!    ones over the text, structural ones only in the windows before their match ends
+//!    (exactly as many findings as a whole-text search). Every candidate is then checked
+//!    by its validator (checksums, reserved ranges, placeholders), entropy bound,
+//!    allowlists and context words.
 //! 4. **Dictionaries** match whole words, ASCII-case-insensitively.
 //! 5. **Overlaps** within a category resolve to one finding, deterministically.
 

@@ -363,8 +363,9 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
 ///
 /// `scan` is infallible and runs in time linear in the text: one pass of a keyword
 /// automaton (which gates the detectors that have a literal keyword, most secrets), one
-/// pass of a multi-pattern lazy DFA over the structural detectors (emails, numbers,
-/// addresses), then only the detectors whose gate fired, then the dictionaries.
+/// pass of a multi-pattern lazy DFA that finds where the structural detectors' matches
+/// (emails, numbers, addresses) end, then only the detectors whose gate fired (the
+/// structural ones only just before those ends), then the dictionaries.
 ///
 /// # Cloning
 ///
