@@ -31,6 +31,8 @@ pub(crate) enum Collected<B> {
     TooLarge { prefix: Bytes, rest: Pin<Box<B>> },
     /// The client's body failed.
     Failed,
+    /// The body did not arrive whole within the layer's `body_timeout`.
+    TimedOut,
 }
 
 type Collecting<B> = Pin<Box<dyn Future<Output = Collected<B>> + Send>>;
@@ -92,7 +94,15 @@ where
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let collect = Box::pin(collect(Box::pin(body), config.body_limit, declared));
+        let reading = collect(Box::pin(body), config.body_limit, declared);
+        let collect: Collecting<B> = match config.body_timeout {
+            Some(limit) => Box::pin(async move {
+                tokio::time::timeout(limit, reading)
+                    .await
+                    .unwrap_or(Collected::TimedOut)
+            }),
+            None => Box::pin(reading),
+        };
         ResponseFuture {
             state: State::Inspecting {
                 collect,

@@ -43,6 +43,7 @@ pub const DECISION_HEADER: &str = "x-privacy-router-action";
 pub(crate) struct Config {
     pub(crate) policies: Arc<dyn PolicySource>,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Option<std::time::Duration>,
     pub(crate) decoded_limit: usize,
     pub(crate) teams: TeamResolver,
     pub(crate) decision_header: Option<HeaderName>,
@@ -80,6 +81,7 @@ impl PrivacyRouterLayer {
             config: Arc::new(Config {
                 policies: Arc::new(policies),
                 body_limit: DEFAULT_BODY_LIMIT,
+                body_timeout: None,
                 decoded_limit: 4 * DEFAULT_BODY_LIMIT,
                 teams: TeamResolver::new(),
                 decision_header: None,
@@ -97,6 +99,7 @@ impl PrivacyRouterLayer {
                 let mut copy = Config {
                     policies: Arc::clone(&c.policies),
                     body_limit: c.body_limit,
+                    body_timeout: c.body_timeout,
                     decoded_limit: c.decoded_limit,
                     teams: c.teams.clone(),
                     decision_header: c.decision_header.clone(),
@@ -118,6 +121,15 @@ impl PrivacyRouterLayer {
             c.body_limit = bytes;
             c.decoded_limit = c.decoded_limit.max(bytes);
         })
+    }
+
+    /// How long the whole request body may take to arrive (default: no limit). A body
+    /// still incomplete after it is answered 408 in the API's error shape, audited as
+    /// `body-read-timeout`, and sent nowhere. Set it where bodies come from a network
+    /// client (the proxy does, 30 s by default); a service that builds its own bodies
+    /// needs none. Needs a Tokio runtime with time enabled.
+    pub fn body_timeout(self, limit: std::time::Duration) -> Self {
+        self.config(|c| c.body_timeout = Some(limit))
     }
 
     /// The largest decoded size of a `Content-Encoding`-compressed body (default four

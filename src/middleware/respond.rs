@@ -22,6 +22,8 @@ pub(crate) enum Refusal {
     NoPolicy,
     /// The request body could not be read from the client.
     BodyRead,
+    /// The request body did not arrive within the layer's `body_timeout`.
+    BodyTimeout,
     /// The self-hosted target's credentials could not be read.
     TargetUnavailable,
     /// The self-hosted target did not answer within its `timeout`.
@@ -40,6 +42,7 @@ impl Refusal {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Refusal::LocalTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Refusal::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -48,7 +51,7 @@ impl Refusal {
         match self {
             Refusal::Blocked => ("privacy_policy_violation", "permission_error"),
             Refusal::TooLarge => ("invalid_request_error", "request_too_large"),
-            Refusal::Uninspectable | Refusal::BodyRead => {
+            Refusal::Uninspectable | Refusal::BodyRead | Refusal::BodyTimeout => {
                 ("invalid_request_error", "invalid_request_error")
             }
             Refusal::NoPolicy
@@ -65,6 +68,7 @@ impl Refusal {
             Refusal::Uninspectable => "uninspectable_request",
             Refusal::NoPolicy => "privacy_policy_unavailable",
             Refusal::BodyRead => "request_body_unreadable",
+            Refusal::BodyTimeout => "request_body_timeout",
             Refusal::TargetUnavailable => "local_model_unavailable",
             Refusal::LocalTimeout => "local_model_timeout",
             Refusal::AuditUnavailable => "audit_log_unavailable",
@@ -133,6 +137,7 @@ fn message(
         ),
         Refusal::NoPolicy => "No privacy policy is in force; the request was not sent.".to_string(),
         Refusal::BodyRead => "The request body could not be read.".to_string(),
+        Refusal::BodyTimeout => "The request body did not arrive in time.".to_string(),
         Refusal::AuditUnavailable => format!(
             "The audit log could not record this request and the privacy policy of team `{team}` does not send unrecorded requests; it was not sent."
         ),

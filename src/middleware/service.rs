@@ -317,18 +317,17 @@ pub(crate) fn prepare<B, R>(
     let team = policy.name().to_string();
 
     let (body, inspection) = match collected {
-        Collected::Failed => {
+        Collected::Failed | Collected::TimedOut => {
+            let (refusal, kind) = match collected {
+                Collected::TimedOut => (Refusal::BodyTimeout, "body-read-timeout"),
+                _ => (Refusal::BodyRead, "body-read-error"),
+            };
             let decision = policy.decide_error();
             if let Some(a) = &audit {
-                let report = InspectionReport::failed(format, "body-read-error");
+                let report = InspectionReport::failed(format, kind);
                 a.refused(&team, Some(&decision), &report, None);
             }
-            let refusal = refuse(
-                format,
-                Refusal::BodyRead,
-                Some(&decision),
-                Some("body-read-error"),
-            );
+            let refusal = refuse(format, refusal, Some(&decision), Some(kind));
             return Step::Respond(decorate(config, refusal, Some(&decision)));
         }
         Collected::TooLarge { prefix, rest } => {

@@ -13,6 +13,9 @@ use toml::Spanned;
 use super::keys::{KeyMap, UnknownKey};
 use crate::audit::{Auditor, DEFAULT_QUEUE, Durability, FileSink, FingerprintKey};
 use crate::middleware::DEFAULT_BODY_LIMIT;
+
+/// API requests in flight at once unless the configuration says otherwise.
+const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 use crate::policy::DEFAULT_TEAM_HEADER;
 
 /// The proxy's configuration, read from a TOML file (see `examples/proxy.toml`).
@@ -48,6 +51,8 @@ pub struct ProxyConfig {
     pub(crate) reload_interval: Option<Duration>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_in_flight: usize,
     pub(crate) decision_header: bool,
     pub(crate) openai: Option<UpstreamConfig>,
     pub(crate) anthropic: Option<UpstreamConfig>,
@@ -111,6 +116,8 @@ impl fmt::Debug for ProxyConfig {
             .field("policies", &self.policies)
             .field("reload_interval", &self.reload_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_in_flight", &self.max_in_flight)
             .field("body_limit", &self.body_limit)
             .field("decision_header", &self.decision_header)
             .field("openai", &self.openai)
@@ -195,6 +202,17 @@ impl ProxyConfig {
             "shutdown_timeout",
             Duration::from_secs(30),
         )?;
+        let body_timeout = duration(&raw.body_timeout, "body_timeout", Duration::from_secs(30))?;
+        if body_timeout.is_zero()
+            && let Some(v) = &raw.body_timeout
+        {
+            return Err(at(v.span(), "`body_timeout` must be more than 0s".into()));
+        }
+        let max_in_flight = match &raw.max_in_flight {
+            None => DEFAULT_MAX_IN_FLIGHT,
+            Some(v) if *v.get_ref() > 0 => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
+            Some(v) => return Err(at(v.span(), "`max_in_flight` must be at least 1".into())),
+        };
         let body_limit = match &raw.body_limit {
             None => DEFAULT_BODY_LIMIT,
             Some(v) if *v.get_ref() > 0 => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
@@ -390,6 +408,8 @@ impl ProxyConfig {
             reload_interval: (!reload.is_zero()).then_some(reload),
             shutdown_timeout,
             body_limit,
+            body_timeout,
+            max_in_flight,
             decision_header: raw.decision_header.unwrap_or(false),
             openai,
             anthropic,
@@ -418,6 +438,19 @@ impl ProxyConfig {
     /// How long shutdown waits for requests in flight (default 30 s).
     pub fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
+    }
+
+    /// How long a client may take to send a whole request body (default 30 s); a slower
+    /// one is answered 408 and sent nowhere.
+    pub fn body_timeout(&self) -> Duration {
+        self.body_timeout
+    }
+
+    /// How many API requests may be in flight at once, streams included until their
+    /// last byte (default 1,024); more are answered 503 (OpenAI) or 529 (Anthropic,
+    /// `overloaded_error`) at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
     }
 }
 
@@ -518,6 +551,10 @@ struct RawConfig {
     shutdown_timeout: Option<Spanned<String>>,
     #[serde(default)]
     body_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    body_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    max_in_flight: Option<Spanned<u64>>,
     #[serde(default)]
     decision_header: Option<bool>,
     upstreams: Spanned<RawUpstreams>,

@@ -84,6 +84,8 @@ struct Shared {
     team_header: HeaderName,
     reloader: Reloader,
     auditor: Option<Auditor>,
+    /// One permit per API request in flight (`max_in_flight`).
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The layer's policy source: the handle the reloader swaps.
@@ -128,6 +130,7 @@ impl Server {
 
         let mut layer = PrivacyRouterLayer::new(Policies(Arc::clone(&policies)))
             .body_limit(config.body_limit)
+            .body_timeout(config.body_timeout)
             .decision_header(config.decision_header);
         let auditor = match &config.audit {
             None => None,
@@ -153,6 +156,9 @@ impl Server {
             lock: Arc::new(tokio::sync::Mutex::new(())),
         };
         metrics.set_ready(true);
+        let config_slots = config
+            .max_in_flight
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
@@ -165,6 +171,7 @@ impl Server {
                 plain,
                 reloader,
                 auditor,
+                slots: Arc::new(tokio::sync::Semaphore::new(config_slots)),
             }),
         })
     }
@@ -459,8 +466,25 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             "method_not_allowed",
             "This method is not allowed on this path.",
         ),
-        Route::Models => models(shared, request).await,
-        Route::Inspect(provider, _) => inspect(shared, provider, anthropic, request).await,
+        Route::Models | Route::Inspect(..) => match Arc::clone(&shared.slots).try_acquire_owned() {
+            Err(_) => overloaded(anthropic, shared.config.max_in_flight),
+            Ok(slot) => {
+                let response = match route {
+                    Route::Inspect(provider, _) => {
+                        inspect(shared, provider, anthropic, request).await
+                    }
+                    _ => models(shared, request).await,
+                };
+                // The slot is held by the body, so a stream counts until its last byte.
+                response.map(|body| {
+                    body.map_frame(move |frame| {
+                        let _held = &slot;
+                        frame
+                    })
+                    .boxed_unsync()
+                })
+            }
+        },
     };
     metrics.http(route.name(), response.status().as_u16());
     response
@@ -756,6 +780,7 @@ fn error(anthropic: bool, status: StatusCode, code: &str, message: &str) -> Resp
             StatusCode::UNAUTHORIZED => "authentication_error",
             StatusCode::NOT_FOUND => "not_found_error",
             StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE => "api_error",
+            s if s.as_u16() == 529 => "overloaded_error",
             _ => "invalid_request_error",
         };
         serde_json::json!({ "type": "error", "error": { "type": kind, "message": message } })
@@ -775,6 +800,22 @@ fn error(anthropic: bool, status: StatusCode, code: &str, message: &str) -> Resp
         HeaderValue::from_static("application/json"),
     );
     r
+}
+
+/// More API requests are in flight than `max_in_flight`: Anthropic's 529
+/// `overloaded_error`, OpenAI's 503; both SDKs retry these.
+fn overloaded(anthropic: bool, limit: usize) -> Response<Body> {
+    let status = if anthropic {
+        StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    error(
+        anthropic,
+        status,
+        "overloaded",
+        &format!("privacy-router has {limit} requests in flight, its limit; retry later."),
+    )
 }
 
 fn no_upstream(anthropic: bool) -> Response<Body> {

@@ -864,3 +864,66 @@ timeout = "300ms"
     assert_eq!(a.json()["error"]["code"], "local_model_timeout");
     assert_eq!(external.count(), 0);
 }
+
+/// A client body that sends its first bytes and then nothing more, ever.
+struct Stalled(Option<Bytes>);
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match self.0.take() {
+            Some(first) => std::task::Poll::Ready(Some(Ok(http_body::Frame::data(first)))),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_times_out_and_is_sent_nowhere() {
+    let w = world().await;
+    let client: hyper_util::client::legacy::Client<
+        _,
+        privacy_router::middleware::RequestBody<Stalled>,
+    > = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let mut svc = w
+        .layer()
+        .body_timeout(Duration::from_millis(200))
+        .layer(client);
+    for (path, code_at) in [
+        ("/v1/chat/completions", "/error/code"),
+        ("/v1/messages", "/error/type"),
+    ] {
+        let req = Request::post(format!("{}{path}", w.external.url()))
+            .header("content-type", "application/json")
+            .header("content-length", "4096")
+            .header("x-team", "default")
+            .body(Stalled(Some(Bytes::from_static(
+                b"{\"model\": \"gpt-4o\", \"mess",
+            ))))
+            .unwrap();
+        let response = tokio::time::timeout(
+            Duration::from_secs(20),
+            svc.ready().await.unwrap().call(req),
+        )
+        .await
+        .expect("the body timeout fired")
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT, "{path}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json: Value = serde_json::from_slice(&body).expect("an API-shaped error");
+        let expected = if path == "/v1/messages" {
+            "invalid_request_error"
+        } else {
+            "request_body_timeout"
+        };
+        assert_eq!(json.pointer(code_at).unwrap(), expected, "{path}: {json}");
+    }
+    assert_eq!(w.external.count(), 0);
+    assert_eq!(w.local.count(), 0);
+}

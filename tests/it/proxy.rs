@@ -628,36 +628,47 @@ async fn policy_files_are_polled_for_changes() {
     assert_eq!(a.status, 403, "{}", a.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
-    let w = World::new().await;
-    let mut proxy = w.proxy("").await;
-    let c = client();
-    let response = c
-        .request(openai_sdk(
-            "/v1/chat/completions",
-            &proxy.base,
-            r#"{"messages":[{"role":"user","content":"Tell me a story."}],"model":"gpt-4o","stream":true}"#,
-        ))
-        .await
-        .unwrap();
-    proxy.signal("TERM");
-    proxy.wait_for_log("shutting down").await;
-    // New connections are refused; the stream in flight still completes.
-    let refused = tokio::net::TcpStream::connect(proxy.base.trim_start_matches("http://")).await;
-    assert!(refused.is_err(), "still accepting after SIGTERM");
+/// Opens a streamed chat completion through the proxy; the OpenAI stand-in sends each
+/// event when told to ([`drain`]).
+async fn open_story_stream(c: &TestClient, base: &str) -> http::Response<Incoming> {
+    c.request(openai_sdk(
+        "/v1/chat/completions",
+        base,
+        r#"{"messages":[{"role":"user","content":"Tell me a story."}],"model":"gpt-4o","stream":true}"#,
+    ))
+    .await
+    .unwrap()
+}
+
+/// Reads a stream to its end, letting the stand-in send each next event; its text.
+async fn drain(response: http::Response<Incoming>, upstream: &Upstream) -> String {
     let mut body = response.into_body();
     let mut all = String::new();
     tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(frame) = body.frame().await {
             if let Ok(data) = frame.unwrap().into_data() {
                 all.push_str(std::str::from_utf8(&data).unwrap());
-                w.openai.next_event.notify_one();
+                upstream.next_event.notify_one();
             }
         }
     })
     .await
     .unwrap();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
+    let w = World::new().await;
+    let mut proxy = w.proxy("").await;
+    let c = client();
+    let response = open_story_stream(&c, &proxy.base).await;
+    proxy.signal("TERM");
+    proxy.wait_for_log("shutting down").await;
+    // New connections are refused; the stream in flight still completes.
+    let refused = tokio::net::TcpStream::connect(proxy.base.trim_start_matches("http://")).await;
+    assert!(refused.is_err(), "still accepting after SIGTERM");
+    let all = drain(response, &w.openai).await;
     assert!(all.ends_with("data: [DONE]\n\n"), "{all}");
     let status = tokio::task::spawn_blocking(move || {
         let status = proxy.child.wait().unwrap();
@@ -667,6 +678,83 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     .unwrap()
     .0;
     assert_eq!(status.code(), Some(0));
+}
+
+/// Sends a request's head and the start of its body over a raw connection, then nothing;
+/// returns what the proxy answers.
+async fn stall_midway(base: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: proxy\r\n\
+              content-type: application/json\r\ncontent-length: 4096\r\n\r\n{\"model\": \"gpt",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !String::from_utf8_lossy(&answer).contains("}}") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the proxy answered a stalled body in time");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_time_out_and_requests_over_the_limit_are_turned_away() {
+    let w = World::new().await;
+    let proxy = w.proxy("body_timeout = \"300ms\"\nmax_in_flight = 1").await;
+    let answer = stall_midway(&proxy.base).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"request_body_timeout""#),
+        "{answer}"
+    );
+
+    // A stream holds the one slot until its last byte.
+    let c = client();
+    let stream = open_story_stream(&c, &proxy.base).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    let a = send(
+        &c,
+        openai_sdk("/v1/chat/completions", &proxy.base, CLEAN_CHAT),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.json()["error"]["code"], "overloaded");
+    let a = send(&c, anthropic_sdk(&proxy.base, CLEAN_MESSAGES)).await;
+    assert_eq!(a.status.as_u16(), 529);
+    assert_eq!(a.json()["error"]["type"], "overloaded_error");
+    let health = get(&c, format!("{}/healthz", proxy.base)).await;
+    assert_eq!(
+        health.status,
+        StatusCode::OK,
+        "health checks are not API requests"
+    );
+
+    let told = drain(stream, &w.openai).await;
+    assert!(told.ends_with("data: [DONE]\n\n"), "{told}");
+    let a = send(
+        &c,
+        openai_sdk("/v1/chat/completions", &proxy.base, CLEAN_CHAT),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "the slot came back: {}", a.body);
+    assert_eq!(
+        w.openai.count(),
+        2,
+        "only the stream and the last request went out"
+    );
+    assert_eq!(w.anthropic.count() + w.local.count(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
