@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod corpus;
 mod detectors;
+mod heldout;
 mod layer;
 mod local_model;
 mod policy;
