@@ -686,16 +686,80 @@ mod tests {
             Just("AB 12 34 56 C".to_string()),
             "[ .\\-:@\n/()+]{1,2}",
             "[A-Za-z]{1,6}",
+            Just("é".to_string()),
+            Just("３".to_string()),
+            Just("\r\n".to_string()),
         ];
         proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
     }
 
+    /// Team detectors that stress the shared DFA. One can match empty, which in UTF-8
+    /// mode made the DFA drop every end inside a multi-byte character, for every pattern.
+    const TEAM_EMPTY: &str = r#"
+[[detector]]
+id = "team-kd"
+category = "pii"
+description = "KD number"
+regex = '(?:^|[^0-9])(?P<v>KD\d{6})(?:$|[^0-9])'
+confidence = 0.9
+
+[[detector]]
+id = "team-emp"
+category = "network"
+description = "Employee number, or nothing"
+regex = '\bE?\d{0,7}\b'
+confidence = 0.5
+"#;
+
+    /// A Unicode word boundary, which the DFA cannot follow on non-ASCII text.
+    const TEAM_UNICODE: &str = r#"
+[[detector]]
+id = "team-ticket"
+category = "secret"
+description = "Ticket with a Unicode word boundary"
+regex = '(?u)\bKD-\d{6}\b'
+confidence = 0.9
+"#;
+
+    fn scanners() -> [Scanner; 4] {
+        let team = |toml| {
+            Scanner::builder()
+                .detectors_toml("team.toml", toml)
+                .build()
+                .unwrap()
+        };
+        [
+            Scanner::builder().build().unwrap(),
+            Scanner::builder().all_builtin(true).build().unwrap(),
+            team(TEAM_EMPTY),
+            team(TEAM_UNICODE),
+        ]
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
         #[test]
         fn windows_change_no_finding(text in structural_text()) {
-            let scanner = Scanner::builder().build().unwrap();
-            proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+            for scanner in &scanners() {
+                proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn team_patterns_that_match_empty_or_need_unicode_keep_their_findings() {
+        let [_, _, empty, unicode] = scanners();
+        for (scanner, text, id) in [
+            (&empty, "ref KD123456é", "team-kd"),
+            (&unicode, "ticket KD-123456", "team-ticket"),
+            (&unicode, "ticket KD-123456 für é", "team-ticket"),
+        ] {
+            let found = scanner.scan(text);
+            assert_eq!(found, scanner.scan_unwindowed(text), "{text}");
+            assert!(
+                found.iter().any(|f| f.detector() == id),
+                "{text}: {found:?}"
+            );
         }
     }
 

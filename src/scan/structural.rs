@@ -43,10 +43,19 @@ impl StructuralPass {
             .configure(
                 DFA::config()
                     .match_kind(MatchKind::All)
-                    .cache_capacity(DFA_CACHE),
+                    .cache_capacity(DFA_CACHE)
+                    // A team pattern may use `(?u)\b`: the DFA then stops at the first
+                    // non-ASCII byte and the search falls back to whole texts.
+                    .unicode_word_boundary(true),
             )
             .syntax(syntax_config())
-            .thompson(thompson::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT * 8)))
+            // Byte mode, as the detectors' own regexes: in UTF-8 mode a pattern that can
+            // match empty would make the DFA drop every end inside a multi-byte character.
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT * 8)),
+            )
             .build_many(&sources)
             .map_err(|e| BuildError::detector("structural-set", e.to_string()))?;
         let for_pool = dfa.clone();
@@ -59,9 +68,11 @@ impl StructuralPass {
     }
 
     /// For each pattern that has a match in `hay`, the spans its detector must search,
-    /// as `(pattern, span)`, merged and in order per pattern.
+    /// as `(pattern, span)`, merged (disjoint per pattern, in no particular order).
     pub(crate) fn windows(&self, hay: &[u8], out: &mut Vec<(usize, Range<usize>)>) {
-        let mut ends: Vec<(usize, usize)> = Vec::new();
+        // Ends arrive in increasing order: one open window per pattern, merged as they
+        // come, so memory stays per pattern, not per end.
+        let mut open: Vec<Option<Range<usize>>> = vec![None; self.max_len.len()];
         let mut cache = self.caches.get();
         let input = Input::new(hay);
         let mut state = OverlappingState::start();
@@ -71,45 +82,31 @@ impl StructuralPass {
                 .try_search_overlapping_fwd(&mut cache, &input, &mut state)
                 .is_err()
             {
-                // The DFA gave up (it is configured never to): search everything rather
-                // than miss a match.
+                // The DFA stopped (a Unicode word boundary met a non-ASCII byte): search
+                // every pattern's whole text rather than miss a match.
                 out.extend((0..self.max_len.len()).map(|p| (p, 0..hay.len())));
                 return;
             }
-            match state.get_match() {
-                Some(m) => ends.push((m.pattern().as_usize(), m.offset())),
-                None => break,
-            }
-        }
-        // Stable: each pattern's ends stay in increasing order.
-        ends.sort_by_key(|&(p, _)| p);
-        let mut i = 0;
-        while i < ends.len() {
-            let p = ends[i].0;
-            let mut j = i;
-            while j < ends.len() && ends[j].0 == p {
-                j += 1;
-            }
-            match self.max_len[p] {
-                None => out.push((p, 0..hay.len())),
-                Some(len) => {
-                    let mut current: Option<Range<usize>> = None;
-                    for &(_, end) in &ends[i..j] {
-                        // A match ending here starts at most `len` before it.
-                        let w = end.saturating_sub(len)..end;
-                        current = match current {
-                            Some(c) if w.start <= c.end => Some(c.start..w.end.max(c.end)),
-                            Some(c) => {
-                                out.push((p, c));
-                                Some(w)
-                            }
-                            None => Some(w),
-                        };
-                    }
-                    out.extend(current.map(|c| (p, c)));
+            let Some(m) = state.get_match() else { break };
+            let (p, end) = (m.pattern().as_usize(), m.offset());
+            // A match ending here starts at most `len` before it; unbounded: everything.
+            let w = match self.max_len[p] {
+                Some(len) => end.saturating_sub(len)..end,
+                None => 0..hay.len(),
+            };
+            open[p] = match open[p].take() {
+                Some(c) if w.start <= c.end => Some(c.start..w.end.max(c.end)),
+                Some(c) => {
+                    out.push((p, c));
+                    Some(w)
                 }
-            }
-            i = j;
+                None => Some(w),
+            };
         }
+        out.extend(
+            open.into_iter()
+                .enumerate()
+                .filter_map(|(p, w)| w.map(|w| (p, w))),
+        );
     }
 }

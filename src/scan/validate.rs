@@ -953,6 +953,20 @@ fn current_year() -> u32 {
 /// Whether a value is obviously a stand-in rather than a real secret: `YOUR_API_KEY`,
 /// `xxxx`, `changeme`, `${VAR}`, `<token>`, `****`, one repeated character...
 pub(crate) fn is_placeholder(v: &[u8]) -> bool {
+    placeholder_text(v) || base64_placeholder(v)
+}
+
+/// Base64 of a placeholder, as in a Kubernetes Secret's `data:` (`Y2hhbmdlbWU=`).
+fn base64_placeholder(v: &[u8]) -> bool {
+    let t = v.trim_ascii();
+    t.len() >= 8
+        && t.len().is_multiple_of(4)
+        && base64_decode(t).is_some_and(|d| {
+            d.iter().all(|b| b.is_ascii_graphic() || *b == b' ') && placeholder_text(&d)
+        })
+}
+
+fn placeholder_text(v: &[u8]) -> bool {
     let t = v.trim_ascii();
     let t = t
         .strip_prefix(b"\"")
@@ -1040,15 +1054,17 @@ fn credential_url(v: &[u8]) -> bool {
         return false;
     };
     let rest = &v[scheme_end + 3..];
-    let authority_end = rest
-        .iter()
-        .position(|&b| b == b'/' || b == b'?' || b == b'#')
-        .unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.iter().rposition(|&b| b == b'@') else {
+    // The last `@` ends the user info: a password decoded from `%40`, `%23` or `%3F` may
+    // hold `@`, `#` or `?` itself.
+    let Some(at) = rest.iter().rposition(|&b| b == b'@') else {
         return false;
     };
-    let (userinfo, host) = (&authority[..at], &authority[at + 1..]);
+    let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
+    let host_end = host
+        .iter()
+        .position(|&b| b == b'/' || b == b'?' || b == b'#')
+        .unwrap_or(host.len());
+    let host = &host[..host_end];
     let Some(colon) = userinfo.iter().position(|&b| b == b':') else {
         return false;
     };
@@ -1175,6 +1191,9 @@ mod tests {
             assert!(is_placeholder(p.as_bytes()), "{p}");
         }
         assert!(!is_placeholder(b"s3cr3t-Passw0rd!"));
+        // Kubernetes Secret data: the base64 of a placeholder is one too.
+        assert!(is_placeholder(b"Y2hhbmdlbWU="));
+        assert!(!is_placeholder(b"czNjcjN0LVBhc3N3MHJkIQ=="));
         assert!(ok(Validator::Date, "1985-03-12"));
         assert!(ok(Validator::Date, "12/03/1985"));
         assert!(ok(Validator::Date, "12 March 1985"));
