@@ -331,6 +331,10 @@ impl Detector {
         if let Some(ctx) = &self.context {
             ctx.scan(hay, start.saturating_sub(ctx.window)..start, &mut near);
             ctx.scan(hay, end..(end + ctx.window).min(hay.len()), &mut near);
+            // In a table, the column's header describes the value however far up it is.
+            if let Some(header) = column_header(hay, start, end) {
+                ctx.scan(hay, header, &mut near);
+            }
             if (ctx.has_require && !near.require) || near.exclude {
                 return None;
             }
@@ -372,6 +376,53 @@ impl Detector {
     }
 }
 
+/// How many lines above a table cell its header may be.
+const HEADER_LINES: usize = 64;
+
+/// For a value that is a whole cell of a delimited table (`,`, `;`, tab or `|`), the span of
+/// its column's header: the same cell of the first line of the block of lines above that
+/// have at least as many delimiters, within [`HEADER_LINES`]. `None` for anything else.
+fn column_header(hay: &[u8], start: usize, end: usize) -> Option<std::ops::Range<usize>> {
+    let line_start = memchr::memrchr(b'\n', &hay[..start]).map_or(0, |i| i + 1);
+    let line_end = memchr::memchr(b'\n', &hay[end..]).map_or(hay.len(), |i| end + i);
+    // A quoted cell: `"4260719024418"`.
+    let quoted = start > line_start && end < line_end && hay[start - 1] == b'"' && hay[end] == b'"';
+    let (s, e) = if quoted {
+        (start - 1, end + 1)
+    } else {
+        (start, end)
+    };
+    let before = (s > line_start).then(|| hay[s - 1]);
+    let after = (e < line_end).then(|| hay[e]).filter(|&b| b != b'\r');
+    let is_delim = |b: u8| matches!(b, b',' | b';' | b'\t' | b'|');
+    let delim = before.into_iter().chain(after).find(|&b| is_delim(b))?;
+    if before.is_some_and(|b| b != delim) || after.is_some_and(|b| b != delim) {
+        return None;
+    }
+    let column = memchr::memchr_iter(delim, &hay[line_start..s]).count();
+    let mut header = line_start;
+    for _ in 0..HEADER_LINES {
+        if header == 0 {
+            break;
+        }
+        let above = memchr::memrchr(b'\n', &hay[..header - 1]).map_or(0, |i| i + 1);
+        if memchr::memchr_iter(delim, &hay[above..header - 1]).count() < column.max(1) {
+            break;
+        }
+        header = above;
+    }
+    if header == line_start {
+        return None;
+    }
+    let header_end = memchr::memchr(b'\n', &hay[header..]).map_or(hay.len(), |i| header + i);
+    let mut cell = header;
+    for _ in 0..column {
+        cell += memchr::memchr(delim, &hay[cell..header_end])? + 1;
+    }
+    let cell_end = memchr::memchr(delim, &hay[cell..header_end]).map_or(header_end, |i| cell + i);
+    Some(cell..cell_end)
+}
+
 /// How every detector pattern is read: bytes, ASCII classes (`\d` is `[0-9]`, `\b` is an
 /// ASCII word boundary), which keeps the lazy DFAs small and fast on any text.
 pub(crate) fn syntax_config() -> syntax::Config {
@@ -405,6 +456,26 @@ pub(crate) fn parse_pattern_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_cell_has_its_column_header_as_context() {
+        fn header<'t>(text: &'t str, value: &str) -> Option<&'t str> {
+            let start = text.rfind(value).unwrap();
+            column_header(text.as_bytes(), start, start + value.len()).map(|r| &text[r])
+        }
+        let csv = "Totals below.\npart,weight,ean\n300-1,21,4260719024418\n300-2,25,\"4260719024425\"\r\n";
+        assert_eq!(header(csv, "4260719024418"), Some("ean"));
+        assert_eq!(header(csv, "4260719024425"), Some("ean"));
+        assert_eq!(header(csv, "21"), Some("weight"));
+        assert_eq!(header("a\tb\nx\t4111", "4111"), Some("b"));
+        // Not a whole cell, not in a table, or on the header line itself.
+        assert_eq!(header(csv, "42607190"), None);
+        assert_eq!(
+            header("card 4111 1111 1111 1111 ok", "4111 1111 1111 1111"),
+            None
+        );
+        assert_eq!(header("ean,4111\n", "4111"), None);
+    }
 
     #[test]
     fn context_words_are_whole_words() {
