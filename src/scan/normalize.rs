@@ -97,6 +97,11 @@ fn first_foldable(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
     let escape =
         memchr::memchr3_iter(b'\\', b'%', b'&', bytes).find(|&i| decode_escape(text, i).is_some());
+    let defanged = memchr::memchr3_iter(b'[', b'(', b'{', bytes).find(|&i| defanged_dot(text, i));
+    let escape = match (escape, defanged) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let limit = escape.unwrap_or(bytes.len());
     if !bytes[..limit].is_ascii() {
         let first = bytes[..limit]
@@ -123,6 +128,11 @@ fn fold_from(text: &str, at: usize) -> Folded {
     let raw = text.as_bytes();
     while i < raw.len() {
         let b = raw[i];
+        if matches!(b, b'[' | b'(' | b'{') && defanged_dot(text, i) {
+            push_char(&mut bytes, &mut source, '.', i, i + 3);
+            i += 3;
+            continue;
+        }
         if matches!(b, b'\\' | b'%' | b'&')
             && let Some((c, len)) = decode_escape(text, i)
         {
@@ -288,6 +298,24 @@ fn decode_escape(text: &str, i: usize) -> Option<(char, usize)> {
     Some((c, len))
 }
 
+/// A defanged dot between digits, as threat reports write addresses: `185[.]94`,
+/// `10(.)0`, `1{.}2`. Between letters it is left alone: the email detectors read
+/// `jane at acme[.]com` as written, and code holds `[.]` regex classes.
+fn defanged_dot(text: &str, i: usize) -> bool {
+    let b = text.as_bytes();
+    let close = match b[i] {
+        b'[' => b']',
+        b'(' => b')',
+        b'{' => b'}',
+        _ => return false,
+    };
+    i > 0
+        && b[i - 1].is_ascii_digit()
+        && b.get(i + 1) == Some(&b'.')
+        && b.get(i + 2) == Some(&close)
+        && b.get(i + 3).is_some_and(u8::is_ascii_digit)
+}
+
 /// `%XX` and `\xXX` stand for bytes; only ASCII bytes are single chars.
 fn ascii(cp: u32) -> Option<char> {
     (cp < 0x80).then_some(cp as u8 as char)
@@ -342,6 +370,11 @@ mod tests {
         assert_eq!(view("a\u{00A0}b\u{2014}c"), "a b-c");
         assert_eq!(view("\\ud83d\\ude00"), "😀");
         assert_eq!(view("%0A stays"), "%0A stays");
+        assert_eq!(view("C2 185[.]94(.)17{.}203"), "C2 185.94.17.203");
+        assert_eq!(
+            view("acme[.]com [.]5 5[.] re[.]"),
+            "acme[.]com [.]5 5[.] re[.]"
+        );
     }
 
     #[test]
