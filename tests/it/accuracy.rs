@@ -16,8 +16,9 @@ const N_LOOKALIKE: usize = 500;
 const RECALL_TARGET: f64 = 0.98;
 const FP_DOC_TARGET: f64 = 0.01;
 
-/// Default detectors plus a dictionary of the code names the corpus embeds.
-fn scanner() -> Scanner {
+/// Default detectors plus a dictionary of the code names the corpus embeds (also used by
+/// the held-out corpus, whose sentences use the same code names).
+pub(crate) fn scanner() -> Scanner {
     Scanner::builder()
         .dictionary(Dictionary::from_terms("codenames", corpus::EMBEDDED_TERMS))
         .build()
@@ -116,7 +117,15 @@ fn snippet(text: &str, f: &Finding) -> String {
     format!("{:?}", &text[start..end])
 }
 
-fn pct(n: usize, d: usize) -> f64 {
+/// One line per category: values covered, values, recall.
+pub(crate) fn print_categories(by_cat: &BTreeMap<Cat, (usize, usize)>) {
+    for cat in Cat::ALL {
+        let (c, t) = by_cat.get(&cat).copied().unwrap_or_default();
+        println!("  {:<13} {c:>4}/{t:<4} {:6.2}%", cat.name(), pct(c, t));
+    }
+}
+
+pub(crate) fn pct(n: usize, d: usize) -> f64 {
     if d == 0 {
         100.0
     } else {
@@ -187,10 +196,7 @@ fn recall_meets_target() {
         "\n=== recall on {} labelled documents ({total} values) ===",
         docs.len()
     );
-    for cat in Cat::ALL {
-        let (c, t) = by_cat.get(&cat).copied().unwrap_or_default();
-        println!("  {:<13} {c:>4}/{t:<4} {:6.2}%", cat.name(), pct(c, t));
-    }
+    print_categories(&by_cat);
     println!(
         "  {:<13} {covered:>4}/{total:<4} {:6.2}%   (target {:.0}%)",
         "ALL",

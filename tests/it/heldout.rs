@@ -34,8 +34,9 @@
 //! tables. Values are never printed: a preview is the first two
 //! characters and the length in bytes.
 
-use crate::corpus::{self, Cat};
-use privacy_router::scan::{Dictionary, Finding, Scanner};
+use crate::accuracy::{pct, print_categories, scanner};
+use crate::corpus::Cat;
+use privacy_router::scan::Finding;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
@@ -85,15 +86,6 @@ struct Doc {
     text: String,
     labels: Vec<Label>,
     note: Option<String>,
-}
-
-/// Same scanner as `accuracy.rs`: default detectors plus the code-name dictionary, whose
-/// terms the corpus uses in its own sentences.
-fn scanner() -> Scanner {
-    Scanner::builder()
-        .dictionary(Dictionary::from_terms("codenames", corpus::EMBEDDED_TERMS))
-        .build()
-        .expect("the default scanner builds")
 }
 
 fn parse_cat(name: &str) -> Option<Cat> {
@@ -210,14 +202,6 @@ fn overlaps(f: &Finding, l: &Label) -> bool {
     f.start() < l.end && l.start < f.end()
 }
 
-fn pct(n: usize, d: usize) -> f64 {
-    if d == 0 {
-        100.0
-    } else {
-        100.0 * n as f64 / d as f64
-    }
-}
-
 fn note(doc: &Doc) -> String {
     doc.note
         .as_deref()
@@ -290,10 +274,7 @@ fn heldout_recall() {
         "\n=== held-out recall: {} labelled documents, {total} values ===",
         labelled.len()
     );
-    for cat in Cat::ALL {
-        let (c, t) = by_cat.get(&cat).copied().unwrap_or_default();
-        println!("  {:<13} {c:>4}/{t:<4} {:6.2}%", cat.name(), pct(c, t));
-    }
+    print_categories(&by_cat);
     println!(
         "  {:<13} {covered:>4}/{total:<4} {:6.2}%",
         "ALL",

@@ -813,39 +813,35 @@ async fn decisions_are_audited_and_the_log_is_flushed_on_shutdown() {
     }
 }
 
+/// Starts the binary on a config file holding `text`: it must exit 2, and its error must
+/// name the file at `line:col`.
+fn assert_config_fails_at(dir: &TempDir, text: &str, line_col: &str) {
+    let config = dir.write("proxy.toml", text);
+    let out = Command::new(env!("CARGO_BIN_EXE_privacy-router"))
+        .args(["proxy", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("{}:{line_col}: ", config.display())),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_broken_config_names_file_line_col_and_exits_2() {
     let dir = TempDir::new();
-    let config = dir.write(
-        "proxy.toml",
+    assert_config_fails_at(
+        &dir,
         "listen = \"127.0.0.1:0\"\npolicies = \"policies\"\nreload_interval = 5\n",
+        "3:19",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_privacy-router"))
-        .args(["proxy", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains(&format!("{}:3:19: ", config.display())),
-        "{stderr}"
-    );
-
-    let config = dir.write(
-        "proxy.toml",
+    assert_config_fails_at(
+        &dir,
         "listen = \"127.0.0.1:0\"\npolicies = \"policies\"\n[upstreams.openai]\nurl = \"http://127.0.0.1:9\"\nbogus = true\n",
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_privacy-router"))
-        .args(["proxy", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        stderr.contains(&format!("{}:5:1: ", config.display())),
-        "{stderr}"
+        "5:1",
     );
 }
 
