@@ -6,11 +6,12 @@ use std::sync::Arc;
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::{self, Regex};
 use regex_automata::util::syntax;
-use regex_automata::{Input, PatternID};
+use regex_automata::{Anchored, Input, PatternID};
 use serde::Deserialize;
 
 use super::error::{BuildError, ErrorKind};
 use super::finding::Category;
+use super::prefix;
 use super::validate::{self, Validator};
 
 /// Regexes come from our own files and from team policies; a bound on their compiled size
@@ -91,6 +92,9 @@ pub(crate) struct Detector {
     /// The longest match the pattern can make, when it is bounded: the scanner then runs
     /// the detector only near the places a match could end.
     pub(crate) max_len: Option<usize>,
+    /// Every match begins with one of the gate words: the detector is searched only where
+    /// the keyword pass saw them (`prefix.rs`).
+    pub(crate) anchored: bool,
     value_group: Option<usize>,
     pub(crate) keywords: Vec<String>,
     validator: Option<Validator>,
@@ -236,6 +240,12 @@ impl Detector {
             }
         }
         let context = spec.context.map(|c| Context::compile(id, c)).transpose()?;
+        let keywords: Vec<String> = spec
+            .keywords
+            .into_iter()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        let anchored = prefix::every_match_starts_with(&hir, gate_words(&keywords, &context));
         Ok(Detector {
             id: Arc::from(spec.id),
             category: spec.category,
@@ -243,12 +253,9 @@ impl Detector {
             pattern: spec.regex,
             regex,
             max_len,
+            anchored,
             value_group,
-            keywords: spec
-                .keywords
-                .into_iter()
-                .map(|k| k.to_ascii_lowercase())
-                .collect(),
+            keywords,
             validator,
             min_entropy: spec.min_entropy,
             confidence: spec.confidence,
@@ -264,10 +271,7 @@ impl Detector {
     /// keywords whose context requires words, those words (it cannot report anything in
     /// a text that holds none of them). Empty: the detector is structural.
     pub(crate) fn gate_words(&self) -> &[String] {
-        match &self.context {
-            Some(ctx) if self.keywords.is_empty() && ctx.has_require => &ctx.require,
-            _ => &self.keywords,
-        }
+        gate_words(&self.keywords, &self.context)
     }
 
     /// Finds every accepted value of this detector that starts and ends in `span`;
@@ -316,6 +320,57 @@ impl Detector {
         }
     }
 
+    /// What [`Detector::find`] finds over all of `hay`, for an [`anchored`](Self::anchored)
+    /// detector, given every place where one of its gate words starts (sorted): one
+    /// anchored search at each. Exact, because every match starts at such a place: the
+    /// leftmost match at or after any offset is the first anchored match among them,
+    /// which is how the whole-text iteration proceeds.
+    pub(crate) fn find_at(
+        &self,
+        index: u32,
+        hay: &[u8],
+        starts: &[usize],
+        allowlist: &HashSet<Vec<u8>>,
+        min_confidence: f32,
+        out: &mut Vec<Candidate>,
+    ) {
+        let mut caps = self.regex.create_captures();
+        // Where the whole-text iteration would resume: after the last match, and past the
+        // position of an empty one.
+        let mut resume = 0;
+        for &s in starts {
+            if s < resume {
+                continue;
+            }
+            let input = Input::new(hay).span(s..hay.len()).anchored(Anchored::Yes);
+            let span = match self.value_group {
+                Some(g) => {
+                    self.regex.search_captures(&input, &mut caps);
+                    caps.get_match().map(|m| {
+                        resume = m.end().max(s + 1);
+                        caps.get_group(g).unwrap_or(m.span())
+                    })
+                }
+                None => self.regex.search(&input).map(|m| {
+                    resume = m.end().max(s + 1);
+                    m.span()
+                }),
+            };
+            if let Some(v) = span
+                && v.start < v.end
+                && let Some(confidence) = self.accept(hay, v.start, v.end, allowlist)
+                && confidence >= min_confidence
+            {
+                out.push(Candidate {
+                    detector: index,
+                    start: v.start,
+                    end: v.end,
+                    confidence,
+                });
+            }
+        }
+    }
+
     /// The confidence of the value at `hay[start..end]`, or `None` when it is rejected.
     fn accept(
         &self,
@@ -325,20 +380,6 @@ impl Detector {
         allowlist: &HashSet<Vec<u8>>,
     ) -> Option<f32> {
         let v = &hay[start..end];
-        // Context first: it is the cheapest check, and for detectors that require context
-        // words it rejects most candidates.
-        let mut near = Near::default();
-        if let Some(ctx) = &self.context {
-            ctx.scan(hay, start.saturating_sub(ctx.window)..start, &mut near);
-            ctx.scan(hay, end..(end + ctx.window).min(hay.len()), &mut near);
-            // In a table, the column's header describes the value however far up it is.
-            if let Some(header) = column_header(hay, start, end) {
-                ctx.scan(hay, header, &mut near);
-            }
-            if (ctx.has_require && !near.require) || near.exclude {
-                return None;
-            }
-        }
         if let Some(validator) = self.validator
             && !validator.check(hay, start, end)
         {
@@ -354,6 +395,20 @@ impl Detector {
         }
         if self.is_allowed(v, allowlist) {
             return None;
+        }
+        // Context last: the checks above look at the value alone, while the context words
+        // are searched in a window on each side and, in a table, in the column's header.
+        let mut near = Near::default();
+        if let Some(ctx) = &self.context {
+            ctx.scan(hay, start.saturating_sub(ctx.window)..start, &mut near);
+            ctx.scan(hay, end..(end + ctx.window).min(hay.len()), &mut near);
+            // In a table, the column's header describes the value however far up it is.
+            if let Some(header) = column_header(hay, start, end) {
+                ctx.scan(hay, header, &mut near);
+            }
+            if (ctx.has_require && !near.require) || near.exclude {
+                return None;
+            }
         }
         let mut confidence = self.confidence;
         if near.boost {
@@ -373,6 +428,14 @@ impl Detector {
             return allowlist.contains(&d) || self.allow.contains(&d);
         }
         false
+    }
+}
+
+/// A detector's gate words (see [`Detector::gate_words`]).
+fn gate_words<'a>(keywords: &'a [String], context: &'a Option<Context>) -> &'a [String] {
+    match context {
+        Some(ctx) if keywords.is_empty() && ctx.has_require => &ctx.require,
+        _ => keywords,
     }
 }
 

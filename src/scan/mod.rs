@@ -27,8 +27,10 @@
 //!    `xoxb-`, `BEGIN`...); one multi-pattern lazy-DFA pass finds where the structural
 //!    detectors' matches (emails, numbers, addresses) end.
 //! 3. **Detectors.** Only the detectors whose gate fired run their regex: keyword-gated
-//!    ones over the text, structural ones only in the windows before their match ends
-//!    (exactly as many findings as a whole-text search). Every candidate is then checked
+//!    ones at each occurrence of their keywords when every match begins with one (read
+//!    from the parsed pattern), otherwise over the text; structural ones only in the
+//!    windows before their match ends (either way, exactly what a whole-text search
+//!    finds). Every candidate is then checked
 //!    by its validator (checksums, reserved ranges, placeholders), entropy bound,
 //!    allowlists and context words.
 //! 4. **Dictionaries** match whole words, ASCII-case-insensitively.
@@ -39,6 +41,7 @@ mod dictionary;
 mod error;
 mod finding;
 mod normalize;
+mod prefix;
 mod scanner;
 mod structural;
 pub(crate) mod validate;

@@ -397,6 +397,9 @@ struct Inner {
     keywords: Option<AhoCorasick>,
     /// For each keyword pattern, the detectors it gates.
     keyword_owners: Vec<Vec<u32>>,
+    /// For each keyword pattern, the anchored detectors it gates: their matches start
+    /// where it occurs.
+    anchored_owners: Vec<Vec<u32>>,
     structural: Option<StructuralPass>,
     structural_owners: Vec<u32>,
     dictionaries: Option<DictMatcher>,
@@ -436,6 +439,15 @@ impl Scanner {
                 keyword_owners[slot].push(i as u32);
             }
         }
+        let anchored_owners = keyword_owners
+            .iter()
+            .map(|owners| {
+                let anchored = owners.iter().copied();
+                anchored
+                    .filter(|&d| detectors[d as usize].anchored)
+                    .collect()
+            })
+            .collect();
         let keywords = if keyword_list.is_empty() {
             None
         } else {
@@ -465,6 +477,7 @@ impl Scanner {
                 detectors,
                 keywords,
                 keyword_owners,
+                anchored_owners,
                 structural,
                 structural_owners,
                 dictionaries: dict_matcher,
@@ -492,7 +505,7 @@ impl Scanner {
     /// hold one of their keywords, structural detectors in the windows of the shared pass.
     fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
         let inner = &*self.inner;
-        self.keyword_candidates(hay, out);
+        self.keyword_candidates(hay, true, out);
         if let Some(pass) = &inner.structural {
             let mut windows = Vec::new();
             pass.windows(hay, &mut windows);
@@ -507,9 +520,11 @@ impl Scanner {
         }
     }
 
-    /// The detectors gated by keywords, each over the whole text if one of its keywords
-    /// occurs in it.
-    fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+    /// The detectors gated by keywords, each where it can match if one of its keywords
+    /// occurs in the text: an [anchored](Detector::find_at) detector at its keywords'
+    /// occurrences, the others over the whole text. `anchors: false` searches every one
+    /// over the whole text (what the anchors must never change).
+    fn keyword_candidates(&self, hay: &[u8], anchors: bool, out: &mut Vec<Candidate>) {
         let inner = &*self.inner;
         let Some(ac) = &inner.keywords else {
             return;
@@ -517,6 +532,8 @@ impl Scanner {
         let mut run = vec![false; inner.detectors.len()];
         // Common keywords hit many times per text; their owners are marked once.
         let mut seen = vec![false; inner.keyword_owners.len()];
+        // (detector, start) for each occurrence of an anchored detector's keyword.
+        let mut starts: Vec<(u32, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(hay) {
             let k = m.pattern().as_usize();
             if !std::mem::replace(&mut seen[k], true) {
@@ -524,17 +541,24 @@ impl Scanner {
                     run[d as usize] = true;
                 }
             }
+            if anchors {
+                starts.extend(inner.anchored_owners[k].iter().map(|&d| (d, m.start())));
+            }
         }
+        starts.sort_unstable();
+        starts.dedup();
         for (i, d) in inner.detectors.iter().enumerate() {
-            if run[i] {
-                d.find(
-                    i as u32,
-                    hay,
-                    0..hay.len(),
-                    &inner.allowlist,
-                    inner.min_confidence,
-                    out,
-                );
+            if !run[i] {
+                continue;
+            }
+            let (index, allow, min) = (i as u32, &*inner.allowlist, inner.min_confidence);
+            if anchors && d.anchored {
+                let from = starts.partition_point(|&(o, _)| o < index);
+                let to = starts.partition_point(|&(o, _)| o <= index);
+                let at: Vec<usize> = starts[from..to].iter().map(|&(_, s)| s).collect();
+                d.find_at(index, hay, &at, allow, min, out);
+            } else {
+                d.find(index, hay, 0..hay.len(), allow, min, out);
             }
         }
     }
@@ -567,7 +591,7 @@ impl Scanner {
         let view = View::new(text);
         let hay = view.bytes();
         let mut candidates = Vec::new();
-        self.keyword_candidates(hay, &mut candidates);
+        self.keyword_candidates(hay, false, &mut candidates);
         for &i in &inner.structural_owners {
             let d = &inner.detectors[i as usize];
             let span = 0..hay.len();
@@ -744,6 +768,72 @@ confidence = 0.9
                 proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
             }
         }
+    }
+
+    /// Text made of keywords, assignment syntax and values, so that anchored detectors
+    /// meet their keywords in every case, glued to each other and to near-misses.
+    fn keyword_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            proptest::sample::select(vec![
+                "api_key",
+                "API-KEY",
+                "apiKey",
+                "access.key",
+                "secret",
+                "Secret_Key",
+                "token",
+                "password",
+                "PASSWD",
+                "pwd",
+                "ghp_",
+                "xoxb-",
+                "sk-ant-api03-",
+                "AKIA",
+                "eyJ",
+                "postgres://",
+                "Bearer ",
+                "--password ",
+                "hf_",
+                "glpat-",
+            ])
+            .prop_map(str::to_string),
+            proptest::sample::select(vec![" = ", ": ", "=", ":=", "\"", "'", " ", "\n", "\\"])
+                .prop_map(str::to_string),
+            "[A-Za-z0-9]{1,24}",
+            "[A-Za-z0-9_+/=.-]{20,44}",
+        ];
+        proptest::collection::vec(piece, 0..30).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+        #[test]
+        fn anchors_change_no_finding(text in keyword_text()) {
+            let scanner = builtin_all();
+            proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+        }
+    }
+
+    fn builtin_all() -> &'static Scanner {
+        static ALL: OnceLock<Scanner> = OnceLock::new();
+        ALL.get_or_init(|| Scanner::builder().all_builtin(true).build().unwrap())
+    }
+
+    /// The keyword-gated detectors searched over the whole text, because their matches
+    /// are not shown to begin with a keyword. A detector that joins this list has either
+    /// context keywords (a finding needs the word nearby) or a keyword list that misses a
+    /// branch of its pattern: `access.key` was such a gap.
+    #[test]
+    fn keyword_detectors_searched_over_the_whole_text() {
+        let ids: Vec<&str> = builtin_all()
+            .inner
+            .detectors
+            .iter()
+            .filter(|d| !d.anchored && !d.gate_words().is_empty())
+            .map(|d| &*d.id)
+            .collect();
+        insta::assert_snapshot!(ids.join("\n"));
     }
 
     #[test]
