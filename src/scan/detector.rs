@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::meta::{self, Regex};
+use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, PatternID};
 use serde::Deserialize;
 
+use super::analysis;
 use super::error::{BuildError, ErrorKind};
 use super::finding::Category;
-use super::prefix;
 use super::validate::{self, Validator};
 
 /// Regexes come from our own files and from team policies; a bound on their compiled size
@@ -93,8 +94,11 @@ pub(crate) struct Detector {
     /// the detector only near the places a match could end.
     pub(crate) max_len: Option<usize>,
     /// Every match begins with one of the gate words: the detector is searched only where
-    /// the keyword pass saw them (`prefix.rs`).
+    /// the keyword pass saw them (`analysis.rs`).
     pub(crate) anchored: bool,
+    /// The validator's check of digits, when it may judge a whole match before the value
+    /// group is resolved: the match holds no digit outside the value (`analysis.rs`).
+    prevalidate: Option<fn(&[u8]) -> bool>,
     value_group: Option<usize>,
     pub(crate) keywords: Vec<String>,
     validator: Option<Validator>,
@@ -245,7 +249,10 @@ impl Detector {
             .into_iter()
             .map(|k| k.to_ascii_lowercase())
             .collect();
-        let anchored = prefix::every_match_starts_with(&hir, gate_words(&keywords, &context));
+        let anchored = analysis::every_match_starts_with(&hir, gate_words(&keywords, &context));
+        let prevalidate = validator
+            .and_then(Validator::on_digits)
+            .filter(|_| value_group.is_some() && analysis::digits_only_in_value(&hir));
         Ok(Detector {
             id: Arc::from(spec.id),
             category: spec.category,
@@ -254,6 +261,7 @@ impl Detector {
             regex,
             max_len,
             anchored,
+            prevalidate,
             value_group,
             keywords,
             validator,
@@ -285,38 +293,100 @@ impl Detector {
         min_confidence: f32,
         out: &mut Vec<Candidate>,
     ) {
-        let mut consider = |start: usize, end: usize| {
-            if start == end {
-                return;
-            }
-            if let Some(confidence) = self.accept(hay, start, end, allowlist)
-                && confidence >= min_confidence
-            {
-                out.push(Candidate {
-                    detector: index,
-                    start,
-                    end,
-                    confidence,
-                });
-            }
-        };
+        self.values(hay, span, true, |start, end| {
+            self.consider(index, hay, start, end, allowlist, min_confidence, out)
+        });
+    }
+
+    /// [`Detector::find`] without judging matches before their groups are resolved: what
+    /// that shortcut must never change.
+    #[cfg(test)]
+    pub(crate) fn find_plain(
+        &self,
+        index: u32,
+        hay: &[u8],
+        span: std::ops::Range<usize>,
+        allowlist: &HashSet<Vec<u8>>,
+        min_confidence: f32,
+        out: &mut Vec<Candidate>,
+    ) {
+        self.values(hay, span, false, |start, end| {
+            self.consider(index, hay, start, end, allowlist, min_confidence, out)
+        });
+    }
+
+    /// Calls `each` with the value span (the `v` group, or the whole match) of every match
+    /// in `span`, leftmost-first, except, with `prevalidate`, those whose digits the
+    /// validator rejects.
+    fn values(
+        &self,
+        hay: &[u8],
+        span: std::ops::Range<usize>,
+        prevalidate: bool,
+        mut each: impl FnMut(usize, usize),
+    ) {
         let input = Input::new(hay).span(span);
-        match self.value_group {
-            Some(g) => {
-                for caps in self.regex.captures_iter(input) {
-                    if let Some(m) = caps
-                        .get_group(g)
-                        .or_else(|| caps.get_match().map(|m| m.span()))
-                    {
-                        consider(m.start, m.end);
+        let Some(g) = self.value_group else {
+            for m in self.regex.find_iter(input) {
+                each(m.start(), m.end());
+            }
+            return;
+        };
+        let value = |caps: &Captures| {
+            caps.get_group(g)
+                .or_else(|| caps.get_match().map(|m| m.span()))
+        };
+        match self.prevalidate.filter(|_| prevalidate) {
+            Some(verdict) => {
+                // Resolving capture groups costs several times the search: a match whose
+                // digits (all of them the value's) fail the validator is dropped first.
+                // The groups are then resolved within the match, which finds it again.
+                let mut caps = self.regex.create_captures();
+                for m in self.regex.find_iter(input) {
+                    if !verdict(&validate::digits(&hay[m.range()])) {
+                        continue;
+                    }
+                    let within = Input::new(hay).span(m.range()).anchored(Anchored::Yes);
+                    self.regex.search_captures(&within, &mut caps);
+                    if let Some(v) = value(&caps) {
+                        each(v.start, v.end);
                     }
                 }
             }
             None => {
-                for m in self.regex.find_iter(input) {
-                    consider(m.start(), m.end());
+                for caps in self.regex.captures_iter(input) {
+                    if let Some(v) = value(&caps) {
+                        each(v.start, v.end);
+                    }
                 }
             }
+        }
+    }
+
+    /// Keeps the value at `hay[start..end]` if it is accepted with enough confidence.
+    #[allow(clippy::too_many_arguments)]
+    fn consider(
+        &self,
+        index: u32,
+        hay: &[u8],
+        start: usize,
+        end: usize,
+        allowlist: &HashSet<Vec<u8>>,
+        min_confidence: f32,
+        out: &mut Vec<Candidate>,
+    ) {
+        if start == end {
+            return;
+        }
+        if let Some(confidence) = self.accept(hay, start, end, allowlist)
+            && confidence >= min_confidence
+        {
+            out.push(Candidate {
+                detector: index,
+                start,
+                end,
+                confidence,
+            });
         }
     }
 
@@ -356,17 +426,8 @@ impl Detector {
                     m.span()
                 }),
             };
-            if let Some(v) = span
-                && v.start < v.end
-                && let Some(confidence) = self.accept(hay, v.start, v.end, allowlist)
-                && confidence >= min_confidence
-            {
-                out.push(Candidate {
-                    detector: index,
-                    start: v.start,
-                    end: v.end,
-                    confidence,
-                });
+            if let Some(v) = span {
+                self.consider(index, hay, v.start, v.end, allowlist, min_confidence, out);
             }
         }
     }

@@ -36,12 +36,12 @@
 //! 4. **Dictionaries** match whole words, ASCII-case-insensitively.
 //! 5. **Overlaps** within a category resolve to one finding, deterministically.
 
+mod analysis;
 pub(crate) mod detector;
 mod dictionary;
 mod error;
 mod finding;
 mod normalize;
-mod prefix;
 mod scanner;
 mod structural;
 pub(crate) mod validate;

@@ -505,7 +505,7 @@ impl Scanner {
     /// hold one of their keywords, structural detectors in the windows of the shared pass.
     fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
         let inner = &*self.inner;
-        self.keyword_candidates(hay, true, out);
+        self.keyword_candidates(hay, out);
         if let Some(pass) = &inner.structural {
             let mut windows = Vec::new();
             pass.windows(hay, &mut windows);
@@ -522,9 +522,8 @@ impl Scanner {
 
     /// The detectors gated by keywords, each where it can match if one of its keywords
     /// occurs in the text: an [anchored](Detector::find_at) detector at its keywords'
-    /// occurrences, the others over the whole text. `anchors: false` searches every one
-    /// over the whole text (what the anchors must never change).
-    fn keyword_candidates(&self, hay: &[u8], anchors: bool, out: &mut Vec<Candidate>) {
+    /// occurrences, the others over the whole text.
+    fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
         let inner = &*self.inner;
         let Some(ac) = &inner.keywords else {
             return;
@@ -541,9 +540,7 @@ impl Scanner {
                     run[d as usize] = true;
                 }
             }
-            if anchors {
-                starts.extend(inner.anchored_owners[k].iter().map(|&d| (d, m.start())));
-            }
+            starts.extend(inner.anchored_owners[k].iter().map(|&d| (d, m.start())));
         }
         starts.sort_unstable();
         starts.dedup();
@@ -552,7 +549,7 @@ impl Scanner {
                 continue;
             }
             let (index, allow, min) = (i as u32, &*inner.allowlist, inner.min_confidence);
-            if anchors && d.anchored {
+            if d.anchored {
                 let from = starts.partition_point(|&(o, _)| o < index);
                 let to = starts.partition_point(|&(o, _)| o <= index);
                 let at: Vec<usize> = starts[from..to].iter().map(|&(_, s)| s).collect();
@@ -583,26 +580,31 @@ impl Scanner {
         findings
     }
 
-    /// The structural detectors each over the whole text, without the shared pass and its
-    /// windows: what the windows must never change.
+    /// Every detector whose keywords occur (structural ones always) searched over the
+    /// whole text by its plain regex iteration: no windows, no anchors, no judging matches
+    /// before their groups are resolved. What those shortcuts must never change.
     #[cfg(test)]
-    fn scan_unwindowed(&self, text: &str) -> Vec<Finding> {
+    fn scan_plain(&self, text: &str) -> Vec<Finding> {
         let inner = &*self.inner;
         let view = View::new(text);
         let hay = view.bytes();
-        let mut candidates = Vec::new();
-        self.keyword_candidates(hay, false, &mut candidates);
+        let mut gated = vec![false; inner.detectors.len()];
+        if let Some(ac) = &inner.keywords {
+            for m in ac.find_overlapping_iter(hay) {
+                for &d in &inner.keyword_owners[m.pattern().as_usize()] {
+                    gated[d as usize] = true;
+                }
+            }
+        }
         for &i in &inner.structural_owners {
-            let d = &inner.detectors[i as usize];
-            let span = 0..hay.len();
-            d.find(
-                i,
-                hay,
-                span,
-                &inner.allowlist,
-                inner.min_confidence,
-                &mut candidates,
-            );
+            gated[i as usize] = true;
+        }
+        let mut candidates = Vec::new();
+        for (i, d) in inner.detectors.iter().enumerate() {
+            if gated[i] {
+                let (allow, min) = (&*inner.allowlist, inner.min_confidence);
+                d.find_plain(i as u32, hay, 0..hay.len(), allow, min, &mut candidates);
+            }
         }
         if let Some(dicts) = &inner.dictionaries {
             dicts.find(hay, inner.min_confidence, &mut candidates);
@@ -765,7 +767,7 @@ confidence = 0.9
         #[test]
         fn windows_change_no_finding(text in structural_text()) {
             for scanner in &scanners() {
-                proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+                proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
             }
         }
     }
@@ -811,7 +813,7 @@ confidence = 0.9
         #[test]
         fn anchors_change_no_finding(text in keyword_text()) {
             let scanner = builtin_all();
-            proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_unwindowed(&text));
+            proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
         }
     }
 
@@ -836,6 +838,31 @@ confidence = 0.9
         insta::assert_snapshot!(ids.join("\n"));
     }
 
+    /// A match whose digits are not all the value's is never judged by its digits before
+    /// its groups are resolved: here the match's 17 digits fail Luhn, the value's 16 pass.
+    #[test]
+    fn a_value_with_digits_beside_it_is_judged_alone() {
+        let team = r#"
+[[detector]]
+id = "team-card-slot"
+category = "financial"
+description = "Card number after a slot number"
+regex = 'slot \d:(?P<v>\d{16})\b'
+validator = "payment_card"
+confidence = 0.9
+"#;
+        let scanner = Scanner::builder()
+            .only(["team-card-slot"])
+            .detectors_toml("team.toml", team)
+            .build()
+            .unwrap();
+        let text = "slot 7:4539148803436467";
+        let found = scanner.scan(text);
+        assert_eq!(found, scanner.scan_plain(text));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(&text[found[0].span()], "4539148803436467");
+    }
+
     #[test]
     fn team_patterns_that_match_empty_or_need_unicode_keep_their_findings() {
         let [_, _, empty, unicode] = scanners();
@@ -845,7 +872,7 @@ confidence = 0.9
             (&unicode, "ticket KD-123456 für é", "team-ticket"),
         ] {
             let found = scanner.scan(text);
-            assert_eq!(found, scanner.scan_unwindowed(text), "{text}");
+            assert_eq!(found, scanner.scan_plain(text), "{text}");
             assert!(
                 found.iter().any(|f| f.detector() == id),
                 "{text}: {found:?}"
@@ -860,7 +887,7 @@ confidence = 0.9
             for text in d.must_match.iter().chain(&d.must_not_match) {
                 let joined = format!("{text} {text}\n{text}");
                 for t in [text.as_str(), joined.as_str()] {
-                    assert_eq!(scanner.scan(t), scanner.scan_unwindowed(t), "{}", d.id);
+                    assert_eq!(scanner.scan(t), scanner.scan_plain(t), "{}", d.id);
                 }
             }
         }

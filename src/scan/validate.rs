@@ -98,36 +98,41 @@ impl Validator {
         )
     }
 
+    /// The check of a validator that reads nothing but the value's digits (not their
+    /// separators, not the surrounding bytes), as a function of those digits; `None` for
+    /// the others. The scanner may run it on a whole match before resolving the value's
+    /// capture group, when the match holds no digit outside the value.
+    pub(crate) fn on_digits(self) -> Option<fn(&[u8]) -> bool> {
+        use Validator::*;
+        let verdict: fn(&[u8]) -> bool = match self {
+            Luhn => |d| d.len() >= 2 && luhn(d),
+            PaymentCard => payment_card,
+            UsSsn => us_ssn,
+            UsItin => us_itin,
+            UkNhs => uk_nhs,
+            CaSin => |d| d.len() == 9 && d[0] != 0 && d[0] != 8 && luhn(d) && !all_same(d),
+            InAadhaar => |d| d.len() == 12 && d[0] >= 2 && verhoeff(d) && !all_same(d),
+            AuTfn => au_tfn,
+            PlPesel => pl_pesel,
+            AbaRouting => aba_routing,
+            _ => return None,
+        };
+        Some(verdict)
+    }
+
     /// Checks `hay[start..end]`, the candidate value inside the scanned bytes.
     pub(crate) fn check(self, hay: &[u8], start: usize, end: usize) -> bool {
         let v = &hay[start..end];
         use Validator::*;
         match self {
-            Luhn => {
-                let d = digits(v);
-                d.len() >= 2 && luhn(&d)
-            }
-            PaymentCard => payment_card(&digits(v)),
+            Luhn | PaymentCard | UsSsn | UsItin | UkNhs | CaSin | InAadhaar | AuTfn | PlPesel
+            | AbaRouting => self.on_digits().is_some_and(|verdict| verdict(&digits(v))),
             Iban => iban(v),
-            UsSsn => us_ssn(&digits(v)),
-            UsItin => us_itin(&digits(v)),
             UkNino => uk_nino(v),
-            UkNhs => uk_nhs(&digits(v)),
-            CaSin => {
-                let d = digits(v);
-                d.len() == 9 && d[0] != 0 && d[0] != 8 && luhn(&d) && !all_same(&d)
-            }
-            InAadhaar => {
-                let d = digits(v);
-                d.len() == 12 && d[0] >= 2 && verhoeff(&d) && !all_same(&d)
-            }
             EsNif => es_nif(v),
             EsNie => es_nie(v),
             ItCodiceFiscale => it_codice_fiscale(v),
-            AuTfn => au_tfn(&digits(v)),
             SgNric => sg_nric(v),
-            PlPesel => pl_pesel(&digits(v)),
-            AbaRouting => aba_routing(&digits(v)),
             BtcAddress => btc_address(v),
             EthAddress => eth_address(v),
             GithubCrc32 => github_crc32(v),

@@ -1,17 +1,22 @@
-//! How a pattern's matches can begin, read from its parsed form.
+//! What a detector's parsed pattern guarantees about its matches, for the scanner to
+//! search less. Both answers are sound, never complete: "no" only means "not shown".
 //!
-//! A keyword-gated detector whose every match begins with one of its keywords can be
-//! searched only where the keyword pass saw those keywords, with one anchored search
-//! each, instead of over the whole text: `(?i)(?:api[_.-]?key|apikey)\s*[:=]...` begins
-//! with `api_key`, `api-key`, `api.key` or `apikey`, so its matches start exactly where
-//! the keyword automaton found one of them. This module decides when that holds.
+//! **Matches begin with a keyword** ([`every_match_starts_with`]). A keyword-gated
+//! detector whose every match begins with one of its keywords can be searched only where
+//! the keyword pass saw those keywords, with one anchored search each, instead of over
+//! the whole text: `(?i)(?:api[_.-]?key|apikey)\s*[:=]...` begins with `api_key`,
+//! `api-key`, `api.key` or `apikey`, so its matches start exactly where the keyword
+//! automaton found one of them. The set of literals every match begins with is computed
+//! ASCII-lowercased. It over-approximates where it must: a look-around is read as the
+//! empty string (it only removes matches), and a class of more than [`CLASS_LIMIT`]
+//! bytes ends the literal (anything may follow).
 //!
-//! [`leading_literals`] computes a set of ASCII-lowercased strings such that every match
-//! of the pattern begins with one of them (up to ASCII case). It over-approximates where
-//! it must: a look-around is read as the empty string (it only removes matches), and a
-//! class of more than [`CLASS_LIMIT`] bytes ends the literal (anything may follow). The
-//! set is therefore sound for the question asked of it (see [`every_match_starts_with`]),
-//! never complete.
+//! **The value holds every digit of the match** ([`digits_only_in_value`]). A numeric
+//! detector's regex often consumes a byte before the value to stand in for look-behind
+//! (`(?:^|[^0-9+])(?P<v>\d{4} \d{4} ...)`). When nothing outside the `v` group can
+//! match a digit, the match's digits are the value's, and a validator that reads only
+//! digits can judge the match before its capture groups are resolved, which costs
+//! several times the search itself.
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -181,6 +186,43 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// Whether `hir` is a sequence in which one element is the capture group `v` and no other
+/// element can match an ASCII digit: then every match's digits are those of its `v`.
+pub(crate) fn digits_only_in_value(hir: &Hir) -> bool {
+    let is_value =
+        |h: &Hir| matches!(h.kind(), HirKind::Capture(c) if c.name.as_deref() == Some("v"));
+    match hir.kind() {
+        HirKind::Capture(_) => is_value(hir),
+        HirKind::Concat(subs) => {
+            subs.iter().filter(|h| is_value(h)).count() == 1
+                && subs.iter().all(|h| is_value(h) || !may_match_digit(h))
+        }
+        _ => false,
+    }
+}
+
+/// Whether some match of `hir` contains an ASCII digit (conservatively: `true` when in
+/// doubt).
+fn may_match_digit(hir: &Hir) -> bool {
+    let digits = u32::from(b'0')..=u32::from(b'9');
+    let overlaps = |lo: u32, hi: u32| lo <= *digits.end() && *digits.start() <= hi;
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => lit.0.iter().any(u8::is_ascii_digit),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| overlaps(u32::from(r.start()), u32::from(r.end()))),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| overlaps(u32::from(r.start()), u32::from(r.end()))),
+        HirKind::Repetition(rep) => rep.max != Some(0) && may_match_digit(&rep.sub),
+        HirKind::Capture(c) => may_match_digit(&c.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(may_match_digit),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use regex_automata::util::syntax;
@@ -203,6 +245,25 @@ mod tests {
         assert!(!starts_with(p, &["api_key", "api-key", "api.key"]));
         assert!(starts_with(r"(?i)secret_?", &["secret"]));
         assert!(starts_with(r"ghp_[A-Za-z0-9]{36}", &["ghp_"]));
+    }
+
+    fn value_digits(pattern: &str) -> bool {
+        digits_only_in_value(&syntax::parse_with(pattern, &syntax_config()).unwrap())
+    }
+
+    #[test]
+    fn a_value_holds_the_digits_when_nothing_else_can_match_one() {
+        assert!(value_digits(
+            r"(?:^|[^0-9+ \-.]|[^0-9][ \-.])\b(?P<v>\d{4} \d{4})\b"
+        ));
+        assert!(value_digits(r"(?P<v>\d{9})"));
+        assert!(value_digits(r"(?i)ssn[: ]+(?P<v>\d{3}-\d{2}-\d{4})"));
+        // A digit may precede or follow the value, or the value may repeat.
+        assert!(!value_digits(r"[^a-z](?P<v>\d{4})"));
+        assert!(!value_digits(r"(?P<v>\d{4})(?:x1)?"));
+        assert!(!value_digits(r"(?:(?P<v>\d{4}) )+"));
+        assert!(!value_digits(r"(?P<v>\d{4})|a(?P<w>\d)"));
+        assert!(!value_digits(r"\d{4}"));
     }
 
     #[test]
