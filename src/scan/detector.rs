@@ -298,27 +298,10 @@ impl Detector {
         });
     }
 
-    /// [`Detector::find`] without judging matches before their groups are resolved: what
-    /// that shortcut must never change.
-    #[cfg(test)]
-    pub(crate) fn find_plain(
-        &self,
-        index: u32,
-        hay: &[u8],
-        span: std::ops::Range<usize>,
-        allowlist: &HashSet<Vec<u8>>,
-        min_confidence: f32,
-        out: &mut Vec<Candidate>,
-    ) {
-        self.values(hay, span, false, |start, end| {
-            self.consider(index, hay, start, end, allowlist, min_confidence, out)
-        });
-    }
-
     /// Calls `each` with the value span (the `v` group, or the whole match) of every match
     /// in `span`, leftmost-first, except, with `prevalidate`, those whose digits the
-    /// validator rejects.
-    fn values(
+    /// validator rejects (without: what that shortcut must never change).
+    pub(crate) fn values(
         &self,
         hay: &[u8],
         span: std::ops::Range<usize>,
@@ -365,7 +348,7 @@ impl Detector {
 
     /// Keeps the value at `hay[start..end]` if it is accepted with enough confidence.
     #[allow(clippy::too_many_arguments)]
-    fn consider(
+    pub(crate) fn consider(
         &self,
         index: u32,
         hay: &[u8],

@@ -603,7 +603,9 @@ impl Scanner {
         for (i, d) in inner.detectors.iter().enumerate() {
             if gated[i] {
                 let (allow, min) = (&*inner.allowlist, inner.min_confidence);
-                d.find_plain(i as u32, hay, 0..hay.len(), allow, min, &mut candidates);
+                d.values(hay, 0..hay.len(), false, |start, end| {
+                    d.consider(i as u32, hay, start, end, allow, min, &mut candidates)
+                });
             }
         }
         if let Some(dicts) = &inner.dictionaries {
