@@ -25,8 +25,76 @@ pub(crate) struct View<'a> {
 
 struct Folded {
     bytes: Vec<u8>,
-    /// For each byte of `bytes`, the original span `[start, end)` of the unit it came from.
-    source: Vec<(u32, u32)>,
+    /// Where the bytes come from, as runs in view order (the first at view offset 0 when
+    /// there are bytes). Most of a folded text is copied as it is, so a map per byte
+    /// (8 bytes for each byte of text, written one by one) cost more than the rest of the
+    /// fold; a run per copied stretch or folded unit costs a binary search per finding.
+    runs: Vec<Run>,
+}
+
+/// Bytes of the view from `view` up to the next run's: copied from the original from
+/// `orig` on (`unit_end: None`), or all standing for the one unit `orig..unit_end` (an
+/// escape, a folded character, a defanged dot).
+struct Run {
+    view: u32,
+    orig: u32,
+    unit_end: Option<u32>,
+}
+
+impl Folded {
+    /// Copies `text[range]` as it is.
+    fn copy(&mut self, text: &[u8], range: std::ops::Range<usize>) {
+        if range.is_empty() {
+            return;
+        }
+        let continues = self.runs.last().is_some_and(|r| {
+            r.unit_end.is_none()
+                && r.orig as usize + (self.bytes.len() - r.view as usize) == range.start
+        });
+        if !continues {
+            self.runs.push(Run {
+                view: self.bytes.len() as u32,
+                orig: range.start as u32,
+                unit_end: None,
+            });
+        }
+        self.bytes.extend_from_slice(&text[range]);
+    }
+
+    /// Appends what the char `c`, read from `text[range]` (the char itself or an escape
+    /// for it), becomes in the view.
+    fn push_char(&mut self, text: &[u8], c: char, range: std::ops::Range<usize>) {
+        let mut buf = [0u8; 4];
+        let out: &[u8] = match fold_char(c) {
+            Fold::Drop => return,
+            Fold::To(ascii) => {
+                buf[0] = ascii;
+                &buf[..1]
+            }
+            Fold::Keep => c.encode_utf8(&mut buf).as_bytes(),
+        };
+        if text[range.clone()] == *out {
+            return self.copy(text, range);
+        }
+        self.runs.push(Run {
+            view: self.bytes.len() as u32,
+            orig: range.start as u32,
+            unit_end: Some(range.end as u32),
+        });
+        self.bytes.extend_from_slice(out);
+    }
+
+    /// The original span of the unit that view byte `v` came from.
+    fn source(&self, v: usize) -> (usize, usize) {
+        let run = &self.runs[self.runs.partition_point(|r| r.view as usize <= v) - 1];
+        match run.unit_end {
+            None => {
+                let at = run.orig as usize + (v - run.view as usize);
+                (at, at + 1)
+            }
+            Some(end) => (run.orig as usize, end as usize),
+        }
+    }
 }
 
 impl<'a> View<'a> {
@@ -59,12 +127,13 @@ impl<'a> View<'a> {
     /// boundaries.
     pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
         let (s, e) = match &self.folded {
-            Some(f) if start < end => (f.source[start].0 as usize, f.source[end - 1].1 as usize),
+            Some(f) if start < end => (f.source(start).0, f.source(end - 1).1),
             Some(f) => {
-                let at = f
-                    .source
-                    .get(start)
-                    .map_or(self.original.len(), |s| s.0 as usize);
+                let at = if start < f.bytes.len() {
+                    f.source(start).0
+                } else {
+                    self.original.len()
+                };
                 (at, at)
             }
             None => (start, end),
@@ -117,59 +186,59 @@ fn first_foldable(text: &str) -> Option<usize> {
     escape
 }
 
-fn fold_from(text: &str, at: usize) -> Folded {
-    let mut bytes = Vec::with_capacity(text.len());
-    let mut source = Vec::with_capacity(text.len());
-    for i in 0..at {
-        bytes.push(text.as_bytes()[i]);
-        source.push((i as u32, i as u32 + 1));
+/// Bytes at which something to fold may start: the openers of defanged dots, escapes,
+/// and every byte of a non-ASCII char. Everything else is copied in stretches.
+const MAY_FOLD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x80;
+    while b < 256 {
+        table[b] = true;
+        b += 1;
     }
-    let mut i = at;
-    let raw = text.as_bytes();
-    while i < raw.len() {
-        let b = raw[i];
-        if matches!(b, b'[' | b'(' | b'{') && defanged_dot(text, i) {
-            push_char(&mut bytes, &mut source, '.', i, i + 3);
-            i += 3;
-            continue;
-        }
-        if matches!(b, b'\\' | b'%' | b'&')
-            && let Some((c, len)) = decode_escape(text, i)
-        {
-            push_char(&mut bytes, &mut source, c, i, i + len);
-            i += len;
-            continue;
-        }
-        if b < 0x80 {
-            bytes.push(b);
-            source.push((i as u32, i as u32 + 1));
-            i += 1;
-            continue;
-        }
-        let c = text[i..].chars().next().expect("i is a char boundary");
-        let len = c.len_utf8();
-        push_char(&mut bytes, &mut source, c, i, i + len);
-        i += len;
-    }
-    Folded { bytes, source }
-}
+    table[b'[' as usize] = true;
+    table[b'(' as usize] = true;
+    table[b'{' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'%' as usize] = true;
+    table[b'&' as usize] = true;
+    table
+};
 
-fn push_char(bytes: &mut Vec<u8>, source: &mut Vec<(u32, u32)>, c: char, start: usize, end: usize) {
-    let span = (start as u32, end as u32);
-    let c = match fold_char(c) {
-        Fold::Drop => return,
-        Fold::To(ascii) => {
-            bytes.push(ascii);
-            source.push(span);
-            return;
-        }
-        Fold::Keep => c,
+fn fold_from(text: &str, at: usize) -> Folded {
+    let raw = text.as_bytes();
+    let mut f = Folded {
+        bytes: Vec::with_capacity(raw.len()),
+        runs: Vec::new(),
     };
-    let mut buf = [0u8; 4];
-    for &b in c.encode_utf8(&mut buf).as_bytes() {
-        bytes.push(b);
-        source.push(span);
+    f.copy(raw, 0..at);
+    let mut i = at;
+    while i < raw.len() {
+        let next = raw[i..]
+            .iter()
+            .position(|&b| MAY_FOLD[b as usize])
+            .map_or(raw.len(), |n| i + n);
+        f.copy(raw, i..next);
+        i = next;
+        let Some(&b) = raw.get(i) else { break };
+        if matches!(b, b'[' | b'(' | b'{') && defanged_dot(text, i) {
+            f.push_char(raw, '.', i..i + 3);
+            i += 3;
+        } else if let Some((c, len)) = matches!(b, b'\\' | b'%' | b'&')
+            .then(|| decode_escape(text, i))
+            .flatten()
+        {
+            f.push_char(raw, c, i..i + len);
+            i += len;
+        } else if b < 0x80 {
+            f.copy(raw, i..i + 1);
+            i += 1;
+        } else {
+            let c = text[i..].chars().next().expect("i is a char boundary");
+            f.push_char(raw, c, i..i + c.len_utf8());
+            i += c.len_utf8();
+        }
     }
+    f
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -375,6 +444,65 @@ mod tests {
             view("acme[.]com [.]5 5[.] re[.]"),
             "acme[.]com [.]5 5[.] re[.]"
         );
+    }
+
+    /// The map as it was kept before runs, one original span per view byte: the oracle
+    /// for the runs.
+    fn per_byte_map(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
+        let raw = text.as_bytes();
+        let (mut bytes, mut map) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < raw.len() {
+            let (c, len) = if matches!(raw[i], b'[' | b'(' | b'{') && defanged_dot(text, i) {
+                ('.', 3)
+            } else if let Some(escape) = decode_escape(text, i) {
+                escape
+            } else {
+                let c = text[i..].chars().next().unwrap();
+                (c, c.len_utf8())
+            };
+            let mut buf = [0u8; 4];
+            let out: &[u8] = match fold_char(c) {
+                Fold::Drop => &[],
+                Fold::To(ascii) => {
+                    buf[0] = ascii;
+                    &buf[..1]
+                }
+                Fold::Keep => c.encode_utf8(&mut buf).as_bytes(),
+            };
+            for &b in out {
+                bytes.push(b);
+                map.push((i, i + len));
+            }
+            i += len;
+        }
+        (bytes, map)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn runs_map_back_like_a_map_per_byte(
+            pieces in proptest::collection::vec(proptest::sample::select(vec![
+                "a", "7", " ", "(", "[.]", "(.)", "{.}", "\\u0040", "%40", "&#64;", "&amp;",
+                "\\n", "%", "&", "４", "\u{200B}", "\u{2014}", "é", "東", "\u{00A0}", "😀",
+            ]), 0..40),
+            cut in proptest::collection::vec((0usize..200, 0usize..200), 8),
+        ) {
+            let text = pieces.concat();
+            let v = View::new(&text);
+            let (bytes, map) = per_byte_map(&text);
+            proptest::prop_assert_eq!(v.bytes(), &bytes[..]);
+            let whole = |s: usize, e: usize| (floor_boundary(&text, s), ceil_boundary(&text, e));
+            for (i, &(s, e)) in map.iter().enumerate() {
+                proptest::prop_assert_eq!(v.to_original(i, i + 1), whole(s, e));
+            }
+            for (a, b) in cut {
+                let (s, e) = (a.min(b).min(bytes.len()), a.max(b).min(bytes.len()));
+                if s < e {
+                    proptest::prop_assert_eq!(v.to_original(s, e), whole(map[s].0, map[e - 1].1));
+                }
+            }
+        }
     }
 
     #[test]
