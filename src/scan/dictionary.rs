@@ -43,7 +43,9 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
-    /// A dictionary from terms. Surrounding whitespace is trimmed; empty terms are skipped.
+    /// A dictionary from terms. Surrounding whitespace is trimmed; empty terms are skipped,
+    /// as are terms made only of characters the scanner ignores (zero-width and other
+    /// format characters, a byte-order mark): they could match nothing.
     pub fn from_terms<I, T>(name: &str, terms: I) -> Dictionary
     where
         I: IntoIterator<Item = T>,
@@ -52,7 +54,7 @@ impl Dictionary {
         let terms = terms
             .into_iter()
             .map(|t| t.as_ref().trim().to_string())
-            .filter(|t| !t.is_empty())
+            .filter(|t| !fold_str(t).trim().is_empty())
             .collect();
         Dictionary {
             name: Arc::from(name),
@@ -61,8 +63,9 @@ impl Dictionary {
     }
 
     /// A dictionary from the text of a term file: one term per line, `#` starts a comment
-    /// line, blank lines are skipped.
+    /// line, blank lines are skipped. A leading byte-order mark is ignored.
     pub fn parse(name: &str, text: &str) -> Dictionary {
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         Dictionary::from_terms(
             name,
             text.lines().filter(|l| !l.trim_start().starts_with('#')),
@@ -116,6 +119,11 @@ impl DictMatcher {
         for (d, &slot) in dicts.iter().zip(slots) {
             for term in &d.terms {
                 let folded = fold_str(term).to_ascii_lowercase();
+                // `from_terms` drops terms that fold to nothing: an empty pattern would
+                // match everywhere, with an empty span.
+                if folded.is_empty() {
+                    continue;
+                }
                 // The same term in two dictionaries reports the first one.
                 if seen.insert(folded.clone()) {
                     patterns.push(folded);
@@ -176,5 +184,26 @@ impl DictMatcher {
     /// Heap bytes used by the automaton.
     pub(crate) fn memory_usage(&self) -> usize {
         self.automaton.memory_usage() + self.owner.len() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scan::{Dictionary, Scanner};
+
+    /// Regression: a term that folded to nothing (a lone zero-width space, or the
+    /// byte-order mark of a term file) made every scan panic on an empty match.
+    #[test]
+    fn terms_that_fold_to_nothing_are_skipped() {
+        let file = Dictionary::parse("d", "\u{FEFF}\n# codenames\nAtlas\n");
+        assert_eq!(file.len(), 1);
+        let file = Dictionary::parse("d", "\u{FEFF}# codenames\nAtlas\n");
+        assert_eq!(file.len(), 1);
+        let terms = Dictionary::from_terms("d", ["\u{200B}", "\u{FEFF}", " ", "Atlas"]);
+        assert_eq!(terms.len(), 1);
+        let scanner = Scanner::builder().dictionary(terms).build().unwrap();
+        let found = scanner.scan("abc, Atlas\u{200B} and \u{FEFF}");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].span(), 5..10);
     }
 }

@@ -124,7 +124,7 @@ impl<'a> View<'a> {
     }
 
     /// Maps a span of the view back to a span of the original text, widened to char
-    /// boundaries.
+    /// boundaries. (An empty span, which no finding has, maps to a point near it.)
     pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
         let (s, e) = match &self.folded {
             Some(f) if start < end => (f.source(start).0, f.source(end - 1).1),
