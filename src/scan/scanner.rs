@@ -365,7 +365,17 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
 /// automaton (which gates the detectors that have a literal keyword, most secrets), one
 /// pass of a multi-pattern lazy DFA that finds where the structural detectors' matches
 /// (emails, numbers, addresses) end, then only the detectors whose gate fired (the
-/// structural ones only just before those ends), then the dictionaries.
+/// structural ones only just before those ends, keyword ones whose matches begin with
+/// their keyword only where it occurs), then the dictionaries.
+///
+/// # Performance
+///
+/// Measured on the 2-core development machine with the default detectors (275): a 4 KB
+/// mixed prompt scans in 40 µs at the median and 72-85 µs at p99
+/// (`cargo bench --bench latency`); a 4.2 MB mix of prose, code, logs, JSON and CSV at
+/// ~90 MiB/s (`cargo bench --bench scan -- throughput`). Each concurrent scan keeps a
+/// lazy-DFA cache of up to 32 MiB warm in a pool. DESIGN.md, "Where scan time goes",
+/// has the breakdown.
 ///
 /// # Cloning
 ///
