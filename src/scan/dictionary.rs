@@ -20,9 +20,10 @@ use super::normalize::fold_str;
 /// # Performance
 ///
 /// All of a scanner's dictionaries compile into one Aho-Corasick automaton (a contiguous
-/// NFA above 2,000 terms). Measured on 2 cores: 10,000 terms build in 0.07 s into a
-/// 1.4 MiB automaton; 100,000 terms in 1.2 s into 11.8 MiB (peak RSS +39 MiB while
-/// building). Adding 10,000 terms costs ~13 µs per 4 KB prompt and a third of scan
+/// NFA above 2,000 terms). Measured on 2 cores: 10,000 terms build in 0.03-0.07 s into a
+/// 1.4 MiB automaton; 100,000 terms in 0.9-1.2 s into 11.8 MiB (peak RSS +39 MiB while
+/// building; `cargo bench --bench scan -- build`, which has varied between those figures
+/// from day to day). Adding 10,000 terms costs ~13 µs per 4 KB prompt and a third of scan
 /// throughput, 90 -> 56 MiB/s (`cargo bench --bench scan`): the dictionary is a pass of
 /// its own over the text.
 ///

@@ -21,7 +21,8 @@
 //! 1. **Normalised view.** Fullwidth and mathematical letters and digits, non-ASCII
 //!    decimal digits, typographic spaces and dashes are folded to ASCII; zero-width and
 //!    other format characters are dropped; JSON (`\u0040`), HTML (`&#64;`) and URL
-//!    (`%40`) escapes are decoded. Every byte of the view remembers where it came from,
+//!    (`%40`) escapes are decoded; defanged dots between digits (`185[.]94`) become `.`.
+//!    Every byte of the view remembers where it came from,
 //!    so spans map back exactly. Text with nothing to fold is scanned in place.
 //! 2. **Gates.** One Aho-Corasick pass finds the detectors' literal keywords (`ghp_`,
 //!    `xoxb-`, `BEGIN`...); one multi-pattern lazy-DFA pass finds where the structural

@@ -2,7 +2,8 @@
 //!
 //! People paste values in forms that defeat naive patterns: fullwidth digits, zero-width
 //! spaces inside an email, Arabic-Indic digits, `jane\u0040acme.io` from a JSON log,
-//! `jane%40acme.io` from a URL, `&#64;` from HTML. Detectors are written for plain ASCII,
+//! `jane%40acme.io` from a URL, `&#64;` from HTML, `185[.]94[.]17[.]203` from a threat
+//! report. Detectors are written for plain ASCII,
 //! so the scanner first builds a view in which each such unit is replaced by what it
 //! stands for, and remembers for every byte of the view which bytes of the original
 //! produced it. Spans found in the view map back to whole units of the original, so a

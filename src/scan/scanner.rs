@@ -370,8 +370,8 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
 ///
 /// # Performance
 ///
-/// Measured on the 2-core development machine with the default detectors (275): a 4 KB
-/// mixed prompt scans in 40 µs at the median and 72-85 µs at p99
+/// Measured on the 2-core development machine with the default detectors (274): a 4 KB
+/// mixed prompt scans in 40-44 µs at the median and 72-93 µs at p99
 /// (`cargo bench --bench latency`); a 4.2 MB mix of prose, code, logs, JSON and CSV at
 /// ~90 MiB/s (`cargo bench --bench scan -- throughput`). Each concurrent scan keeps a
 /// lazy-DFA cache of up to 32 MiB warm in a pool. DESIGN.md, "Where scan time goes",
@@ -893,7 +893,7 @@ confidence = 0.9
     }
 
     #[test]
-    fn windows_change_no_finding_on_the_examples() {
+    fn shortcuts_change_no_finding_on_the_examples() {
         let scanner = Scanner::builder().all_builtin(true).build().unwrap();
         for d in scanner.inner.detectors.iter() {
             for text in d.must_match.iter().chain(&d.must_not_match) {

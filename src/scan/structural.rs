@@ -20,9 +20,9 @@ use regex_automata::{Input, MatchKind};
 use super::detector::{REGEX_SIZE_LIMIT, syntax_config};
 use super::error::BuildError;
 
-/// The lazy DFA of the shared pass needs room: with regex's default 2 MB cache, ~40
-/// structural patterns thrash and throughput falls from hundreds of MB/s to a few
-/// (measured while building the scanner; see DESIGN.md).
+/// The lazy DFA of the shared pass needs room: with regex's default 2 MB cache, the ~40
+/// structural patterns of the time (25 today) thrashed it, and throughput fell from
+/// hundreds of MB/s to a few (measured while building the scanner; see DESIGN.md).
 const DFA_CACHE: usize = 32 << 20;
 
 type CacheFn = Box<dyn Fn() -> Cache + Send + Sync + UnwindSafe + RefUnwindSafe>;
