@@ -2,12 +2,14 @@
 //! (emails, card and phone numbers, national ids, addresses).
 //!
 //! One lazy DFA holds every structural pattern and reports, in a single pass, each place
-//! where some pattern's match ends. A detector whose matches are bounded in length then
-//! runs only in windows around its ends, which is exact: every match of the pattern ends
-//! at a reported end and starts within its maximum length before it, so each match lies
-//! whole in the window before its own end, and no match starts between windows: a search
-//! of the merged windows finds what a search of the whole text finds (see DESIGN.md). A detector with
-//! unbounded matches runs over the whole text when it has any end.
+//! where some pattern's match ends. Each detector then runs only in windows before its
+//! ends, which is exact: every match of the pattern ends at a reported end and starts no
+//! earlier than the window's start, so each match lies whole in the window before its own
+//! end; the windows are merged until disjoint, so no match starts between them, and a
+//! search of the merged windows finds what a search of the whole text finds (see
+//! DESIGN.md). A window starts `max_len` before its end for a pattern whose matches are
+//! bounded in length, and, for an unbounded one (`email`, `(?: \d+)`), where an anchored
+//! reverse search from the end finds the earliest start of a match ending there.
 
 use std::ops::Range;
 use std::panic::{RefUnwindSafe, UnwindSafe};
@@ -15,7 +17,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use regex_automata::hybrid::dfa::{Cache, DFA, OverlappingState};
 use regex_automata::nfa::thompson;
 use regex_automata::util::pool::Pool;
-use regex_automata::{Input, MatchKind};
+use regex_automata::{Anchored, Input, MatchKind, PatternID};
 
 use super::detector::{REGEX_SIZE_LIMIT, syntax_config};
 use super::error::BuildError;
@@ -34,46 +36,94 @@ pub(crate) struct StructuralPass {
     caches: Pool<Cache, CacheFn>,
     /// For each pattern, its maximum match length, if bounded.
     max_len: Vec<Option<usize>>,
+    /// The unbounded patterns reversed, for the start of their windows.
+    starts: Option<Reverse>,
+}
+
+/// A reverse lazy DFA of the unbounded patterns, searched anchored at a match end with
+/// `MatchKind::All`: it runs backwards until no pattern can continue and reports the
+/// earliest offset at which some match ending there starts.
+struct Reverse {
+    dfa: DFA,
+    caches: Pool<Cache, CacheFn>,
+    /// For each structural pattern, its pattern in `dfa`, if unbounded.
+    pattern: Vec<Option<PatternID>>,
+}
+
+/// One lazy DFA over `sources`, forward with a cache of [`DFA_CACHE`] for the pass, or
+/// reversed with a start state per pattern (for anchored searches of one pattern) and a
+/// smaller cache.
+fn build_dfa(sources: &[&str], reverse: bool) -> Result<DFA, BuildError> {
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .cache_capacity(if reverse { DFA_CACHE / 4 } else { DFA_CACHE })
+                .starts_for_each_pattern(reverse)
+                // A team pattern may use `(?u)\b`: the DFA then stops at the first
+                // non-ASCII byte and the search falls back to whole texts.
+                .unicode_word_boundary(true),
+        )
+        .syntax(syntax_config())
+        // Byte mode, as the detectors' own regexes: in UTF-8 mode a pattern that can
+        // match empty would make the DFA drop every end inside a multi-byte character.
+        .thompson(
+            thompson::Config::new()
+                .utf8(false)
+                .reverse(reverse)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT * 8)),
+        )
+        .build_many(sources)
+        .map_err(|e| BuildError::detector("structural-set", e.to_string()))
+}
+
+/// A pool of caches for `dfa`.
+fn pool(dfa: &DFA) -> Pool<Cache, CacheFn> {
+    let dfa = dfa.clone();
+    Pool::new(Box::new(move || dfa.create_cache()))
 }
 
 impl StructuralPass {
     pub(crate) fn build(patterns: &[(&str, Option<usize>)]) -> Result<StructuralPass, BuildError> {
         let sources: Vec<&str> = patterns.iter().map(|(p, _)| *p).collect();
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(DFA_CACHE)
-                    // A team pattern may use `(?u)\b`: the DFA then stops at the first
-                    // non-ASCII byte and the search falls back to whole texts.
-                    .unicode_word_boundary(true),
-            )
-            .syntax(syntax_config())
-            // Byte mode, as the detectors' own regexes: in UTF-8 mode a pattern that can
-            // match empty would make the DFA drop every end inside a multi-byte character.
-            .thompson(
-                thompson::Config::new()
-                    .utf8(false)
-                    .nfa_size_limit(Some(REGEX_SIZE_LIMIT * 8)),
-            )
-            .build_many(&sources)
-            .map_err(|e| BuildError::detector("structural-set", e.to_string()))?;
-        let for_pool = dfa.clone();
-        let create: CacheFn = Box::new(move || for_pool.create_cache());
+        let dfa = build_dfa(&sources, false)?;
+        let unbounded: Vec<usize> = (0..patterns.len())
+            .filter(|&p| patterns[p].1.is_none())
+            .collect();
+        let starts = if unbounded.is_empty() {
+            None
+        } else {
+            let sources: Vec<&str> = unbounded.iter().map(|&p| patterns[p].0).collect();
+            let dfa = build_dfa(&sources, true)?;
+            let mut pattern = vec![None; patterns.len()];
+            for (i, &p) in unbounded.iter().enumerate() {
+                pattern[p] = Some(PatternID::must(i));
+            }
+            Some(Reverse {
+                caches: pool(&dfa),
+                dfa,
+                pattern,
+            })
+        };
         Ok(StructuralPass {
+            caches: pool(&dfa),
             dfa,
-            caches: Pool::new(create),
             max_len: patterns.iter().map(|(_, l)| *l).collect(),
+            starts,
         })
     }
 
     /// For each pattern that has a match in `hay`, the spans its detector must search,
     /// as `(pattern, span)`, merged (disjoint per pattern, in no particular order).
     pub(crate) fn windows(&self, hay: &[u8], out: &mut Vec<(usize, Range<usize>)>) {
-        // Ends arrive in increasing order: one open window per pattern, merged as they
-        // come, so memory stays per pattern, not per end.
-        let mut open: Vec<Option<Range<usize>>> = vec![None; self.max_len.len()];
+        let whole = |out: &mut Vec<(usize, Range<usize>)>| {
+            out.extend((0..self.max_len.len()).map(|p| (p, 0..hay.len())));
+        };
+        // Per pattern, its merged windows so far, ends increasing. A window from a
+        // reverse search may start before earlier ones: it swallows those it reaches.
+        let mut merged: Vec<Vec<Range<usize>>> = vec![Vec::new(); self.max_len.len()];
         let mut cache = self.caches.get();
+        let mut back = self.starts.as_ref().map(|r| r.caches.get());
         let input = Input::new(hay);
         let mut state = OverlappingState::start();
         loop {
@@ -84,29 +134,48 @@ impl StructuralPass {
             {
                 // The DFA stopped (a Unicode word boundary met a non-ASCII byte): search
                 // every pattern's whole text rather than miss a match.
-                out.extend((0..self.max_len.len()).map(|p| (p, 0..hay.len())));
-                return;
+                return whole(out);
             }
             let Some(m) = state.get_match() else { break };
             let (p, end) = (m.pattern().as_usize(), m.offset());
-            // A match ending here starts at most `len` before it; unbounded: everything.
-            let w = match self.max_len[p] {
-                Some(len) => end.saturating_sub(len)..end,
-                None => 0..hay.len(),
+            let start = match (self.max_len[p], &self.starts, &mut back) {
+                // A match ending here starts at most `len` before it.
+                (Some(len), _, _) => end.saturating_sub(len),
+                (None, Some(rev), Some(cache)) => match rev.earliest_start(cache, hay, p, end) {
+                    Some(start) => start,
+                    None => return whole(out),
+                },
+                (None, _, _) => 0,
             };
-            open[p] = match open[p].take() {
-                Some(c) if w.start <= c.end => Some(c.start..w.end.max(c.end)),
-                Some(c) => {
-                    out.push((p, c));
-                    Some(w)
-                }
-                None => Some(w),
-            };
+            let windows = &mut merged[p];
+            let mut w = start..end;
+            while let Some(last) = windows.last()
+                && w.start <= last.end
+            {
+                w.start = w.start.min(last.start);
+                windows.pop();
+            }
+            windows.push(w);
         }
-        out.extend(
-            open.into_iter()
-                .enumerate()
-                .filter_map(|(p, w)| w.map(|w| (p, w))),
-        );
+        for (p, windows) in merged.into_iter().enumerate() {
+            out.extend(windows.into_iter().map(|w| (p, w)));
+        }
+    }
+}
+
+impl Reverse {
+    /// The earliest start of a match of structural pattern `p` that ends at `end`, or
+    /// `None` when the search cannot say (the DFA stopped on a non-ASCII byte).
+    fn earliest_start(&self, cache: &mut Cache, hay: &[u8], p: usize, end: usize) -> Option<usize> {
+        let pid = self.pattern[p]?;
+        let input = Input::new(hay)
+            .range(..end)
+            .anchored(Anchored::Pattern(pid));
+        // The forward pass saw a match end here, so the reverse one finds its start.
+        self.dfa
+            .try_search_rev(cache, &input)
+            .ok()
+            .flatten()
+            .map(|m| m.offset())
     }
 }
