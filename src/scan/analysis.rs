@@ -64,6 +64,34 @@ pub(crate) fn every_match_starts_with(hir: &Hir, words: &[String]) -> bool {
             .all(|l| words.iter().any(|w| l.bytes.starts_with(w.as_bytes())))
 }
 
+/// The most bytes that can precede one of `words` at the start of every match, when
+/// that is shown and at most [`LEAD_LIMIT`]: `Some(0)` when every match begins with one
+/// of them, `Some(1)` for `(?:^|[;"'\s])(?:password|pwd)=...`. A sequence's first
+/// elements, bounded in length, are the lead; the rest must begin with a word.
+pub(crate) fn keyword_lead(hir: &Hir, words: &[String]) -> Option<usize> {
+    if every_match_starts_with(hir, words) {
+        return Some(0);
+    }
+    let HirKind::Concat(subs) = hir.kind() else {
+        return None;
+    };
+    let mut lead = 0;
+    for i in 1..subs.len() {
+        lead += subs[i - 1].properties().maximum_len()?;
+        if lead > LEAD_LIMIT {
+            return None;
+        }
+        if every_match_starts_with(&Hir::concat(subs[i..].to_vec()), words) {
+            return Some(lead);
+        }
+    }
+    None
+}
+
+/// Beyond this many leading bytes, a detector searches whole texts: each keyword
+/// occurrence costs one anchored search per byte of lead.
+const LEAD_LIMIT: usize = 4;
+
 /// Every match of `hir` begins with one of the returned literals. A literal stops growing
 /// (is left open) once it begins with one of `words` or is as long as the longest: what
 /// follows cannot change the answer. `None` when there are too many.
@@ -264,6 +292,24 @@ mod tests {
         assert!(!value_digits(r"(?:(?P<v>\d{4}) )+"));
         assert!(!value_digits(r"(?P<v>\d{4})|a(?P<w>\d)"));
         assert!(!value_digits(r"\d{4}"));
+    }
+
+    fn lead(pattern: &str, words: &[&str]) -> Option<usize> {
+        let hir = syntax::parse_with(pattern, &syntax_config()).unwrap();
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        keyword_lead(&hir, &words)
+    }
+
+    #[test]
+    fn a_short_lead_before_the_keyword_is_measured() {
+        assert_eq!(lead(r"(?i)token[:=](?P<v>\w+)", &["token"]), Some(0));
+        let sql = r#"(?i)(?:^|[;"'\s])(?:password|pwd)[ \t]*=(?P<v>\S{3,})"#;
+        assert_eq!(lead(sql, &["password", "pwd"]), Some(1));
+        assert_eq!(lead(r"\b[a-z]{2}ghp_", &["ghp_"]), Some(2));
+        // Unbounded or too long a lead, or no keyword after it.
+        assert_eq!(lead(r"[a-z]*ghp_", &["ghp_"]), None);
+        assert_eq!(lead(r"[a-z]{5}ghp_", &["ghp_"]), None);
+        assert_eq!(lead(r"[;\s]x(?:password)?", &["password"]), None);
     }
 
     #[test]

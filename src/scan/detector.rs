@@ -93,9 +93,10 @@ pub(crate) struct Detector {
     /// The longest match the pattern can make, when it is bounded: the scanner then runs
     /// the detector only near the places a match could end.
     pub(crate) max_len: Option<usize>,
-    /// Every match begins with one of the gate words: the detector is searched only where
-    /// the keyword pass saw them (`analysis.rs`).
-    pub(crate) anchored: bool,
+    /// Every match begins with one of the gate words, after at most this many bytes: the
+    /// detector is searched only at and just before where the keyword pass saw them
+    /// (`analysis.rs`).
+    pub(crate) lead: Option<usize>,
     /// The validator's check of digits, when it may judge a whole match before the value
     /// group is resolved: the match holds no digit outside the value (`analysis.rs`).
     prevalidate: Option<fn(&[u8]) -> bool>,
@@ -249,7 +250,7 @@ impl Detector {
             .into_iter()
             .map(|k| k.to_ascii_lowercase())
             .collect();
-        let anchored = analysis::every_match_starts_with(&hir, gate_words(&keywords, &context));
+        let lead = analysis::keyword_lead(&hir, gate_words(&keywords, &context));
         let prevalidate = validator
             .and_then(Validator::on_digits)
             .filter(|_| value_group.is_some() && analysis::digits_only_in_value(&hir));
@@ -260,7 +261,7 @@ impl Detector {
             pattern: spec.regex,
             regex,
             max_len,
-            anchored,
+            lead,
             prevalidate,
             value_group,
             keywords,
@@ -373,8 +374,9 @@ impl Detector {
         }
     }
 
-    /// What [`Detector::find`] finds over all of `hay`, for an [`anchored`](Self::anchored)
-    /// detector, given every place where one of its gate words starts (sorted): one
+    /// What [`Detector::find`] finds over all of `hay`, for a detector with a
+    /// [`lead`](Self::lead), given every place where one of its matches can start
+    /// (sorted): up to `lead` bytes before each occurrence of one of its gate words. One
     /// anchored search at each. Exact, because every match starts at such a place: the
     /// leftmost match at or after any offset is the first anchored match among them,
     /// which is how the whole-text iteration proceeds.

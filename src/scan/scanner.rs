@@ -408,7 +408,7 @@ struct Inner {
     /// For each keyword pattern, the detectors it gates.
     keyword_owners: Vec<Vec<u32>>,
     /// For each keyword pattern, the anchored detectors it gates: their matches start
-    /// where it occurs.
+    /// where it occurs or, by their `lead`, just before.
     anchored_owners: Vec<Vec<u32>>,
     structural: Option<StructuralPass>,
     structural_owners: Vec<u32>,
@@ -454,7 +454,7 @@ impl Scanner {
             .map(|owners| {
                 let anchored = owners.iter().copied();
                 anchored
-                    .filter(|&d| detectors[d as usize].anchored)
+                    .filter(|&d| detectors[d as usize].lead.is_some())
                     .collect()
             })
             .collect();
@@ -541,7 +541,7 @@ impl Scanner {
         let mut run = vec![false; inner.detectors.len()];
         // Common keywords hit many times per text; their owners are marked once.
         let mut seen = vec![false; inner.keyword_owners.len()];
-        // (detector, start) for each occurrence of an anchored detector's keyword.
+        // (detector, start) for each place where an anchored detector's match may start.
         let mut starts: Vec<(u32, usize)> = Vec::new();
         for m in ac.find_overlapping_iter(hay) {
             let k = m.pattern().as_usize();
@@ -550,7 +550,11 @@ impl Scanner {
                     run[d as usize] = true;
                 }
             }
-            starts.extend(inner.anchored_owners[k].iter().map(|&d| (d, m.start())));
+            for &d in &inner.anchored_owners[k] {
+                let lead = inner.detectors[d as usize].lead.unwrap_or(0);
+                let first = m.start().saturating_sub(lead);
+                starts.extend((first..=m.start()).map(|s| (d, s)));
+            }
         }
         starts.sort_unstable();
         starts.dedup();
@@ -559,7 +563,7 @@ impl Scanner {
                 continue;
             }
             let (index, allow, min) = (i as u32, &*inner.allowlist, inner.min_confidence);
-            if d.anchored {
+            if d.lead.is_some() {
                 let from = starts.partition_point(|&(o, _)| o < index);
                 let to = starts.partition_point(|&(o, _)| o <= index);
                 let at: Vec<usize> = starts[from..to].iter().map(|&(_, s)| s).collect();
@@ -844,7 +848,7 @@ confidence = 0.9
             .inner
             .detectors
             .iter()
-            .filter(|d| !d.anchored && !d.gate_words().is_empty())
+            .filter(|d| d.lead.is_none() && !d.gate_words().is_empty())
             .map(|d| &*d.id)
             .collect();
         insta::assert_snapshot!(ids.join("\n"));
