@@ -316,10 +316,6 @@ impl Detector {
             }
             return;
         };
-        let value = |caps: &Captures| {
-            caps.get_group(g)
-                .or_else(|| caps.get_match().map(|m| m.span()))
-        };
         match self.prevalidate.filter(|_| prevalidate) {
             Some(verdict) => {
                 // Resolving capture groups costs several times the search: a match whose
@@ -332,14 +328,14 @@ impl Detector {
                     }
                     let within = Input::new(hay).span(m.range()).anchored(Anchored::Yes);
                     self.regex.search_captures(&within, &mut caps);
-                    if let Some(v) = value(&caps) {
+                    if let Some(v) = value_span(&caps, g) {
                         each(v.start, v.end);
                     }
                 }
             }
             None => {
                 for caps in self.regex.captures_iter(input) {
-                    if let Some(v) = value(&caps) {
+                    if let Some(v) = value_span(&caps, g) {
                         each(v.start, v.end);
                     }
                 }
@@ -384,7 +380,7 @@ impl Detector {
         &self,
         index: u32,
         hay: &[u8],
-        starts: &[usize],
+        starts: impl IntoIterator<Item = usize>,
         allowlist: &HashSet<Vec<u8>>,
         min_confidence: f32,
         out: &mut Vec<Candidate>,
@@ -393,7 +389,7 @@ impl Detector {
         // Where the whole-text iteration would resume: after the last match, and past the
         // position of an empty one.
         let mut resume = 0;
-        for &s in starts {
+        for s in starts {
             if s < resume {
                 continue;
             }
@@ -401,10 +397,10 @@ impl Detector {
             let span = match self.value_group {
                 Some(g) => {
                     self.regex.search_captures(&input, &mut caps);
-                    caps.get_match().map(|m| {
+                    if let Some(m) = caps.get_match() {
                         resume = m.end().max(s + 1);
-                        caps.get_group(g).unwrap_or(m.span())
-                    })
+                    }
+                    value_span(&caps, g)
                 }
                 None => self.regex.search(&input).map(|m| {
                     resume = m.end().max(s + 1);
@@ -475,6 +471,13 @@ impl Detector {
         }
         false
     }
+}
+
+/// The value of a match: its `v` group (index `g`), or the whole match if the group did
+/// not take part.
+fn value_span(caps: &Captures, g: usize) -> Option<regex_automata::Span> {
+    caps.get_group(g)
+        .or_else(|| caps.get_match().map(|m| m.span()))
 }
 
 /// A detector's gate words (see [`Detector::gate_words`]).

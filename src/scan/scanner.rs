@@ -453,10 +453,8 @@ impl Scanner {
         let anchored_owners = keyword_owners
             .iter()
             .map(|owners| {
-                let anchored = owners.iter().copied();
-                anchored
-                    .filter(|&d| detectors[d as usize].lead.is_some())
-                    .collect()
+                let anchored = |&d: &u32| detectors[d as usize].lead.is_some();
+                owners.iter().copied().filter(anchored).collect()
             })
             .collect();
         let keywords = if keyword_list.is_empty() {
@@ -567,8 +565,8 @@ impl Scanner {
             if d.lead.is_some() {
                 let from = starts.partition_point(|&(o, _)| o < index);
                 let to = starts.partition_point(|&(o, _)| o <= index);
-                let at: Vec<usize> = starts[from..to].iter().map(|&(_, s)| s).collect();
-                d.find_at(index, hay, &at, allow, min, out);
+                let at = starts[from..to].iter().map(|&(_, s)| s);
+                d.find_at(index, hay, at, allow, min, out);
             } else {
                 d.find(index, hay, 0..hay.len(), allow, min, out);
             }
@@ -773,7 +771,7 @@ confidence = 0.9
         };
         [
             Scanner::builder().build().unwrap(),
-            Scanner::builder().all_builtin(true).build().unwrap(),
+            builtin_all().clone(),
             team(TEAM_EMPTY),
             team(TEAM_UNICODE),
         ]
@@ -899,7 +897,7 @@ confidence = 0.9
 
     #[test]
     fn shortcuts_change_no_finding_on_the_examples() {
-        let scanner = Scanner::builder().all_builtin(true).build().unwrap();
+        let scanner = builtin_all();
         for d in scanner.inner.detectors.iter() {
             for text in d.must_match.iter().chain(&d.must_not_match) {
                 let joined = format!("{text} {text}\n{text}");
