@@ -25,8 +25,9 @@
 //!    Every byte of the view remembers where it came from,
 //!    so spans map back exactly. Text with nothing to fold is scanned in place.
 //! 2. **Gates.** One Aho-Corasick pass finds the detectors' literal keywords (`ghp_`,
-//!    `xoxb-`, `BEGIN`...); one multi-pattern lazy-DFA pass finds where the structural
-//!    detectors' matches (emails, numbers, addresses) end.
+//!    `xoxb-`, `BEGIN`...), walking three pieces of the text in lock step so that the
+//!    CPU overlaps their table loads; one multi-pattern lazy-DFA pass finds where the
+//!    structural detectors' matches (emails, numbers, addresses) end.
 //! 3. **Detectors.** Only the detectors whose gate fired run their regex: keyword-gated
 //!    ones at each occurrence of their keywords when every match begins with one (read
 //!    from the parsed pattern), otherwise over the text; structural ones only in the
@@ -42,6 +43,7 @@ pub(crate) mod detector;
 mod dictionary;
 mod error;
 mod finding;
+mod keywords;
 mod normalize;
 mod scanner;
 mod structural;

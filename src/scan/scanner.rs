@@ -4,12 +4,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-
 use super::detector::{Candidate, Detector, DetectorSpec, parse_pattern_file};
 use super::dictionary::{DictMatcher, Dictionary};
 use super::error::{BuildError, ErrorKind};
 use super::finding::{Category, Finding};
+use super::keywords::Keywords;
 use super::normalize::View;
 use super::structural::StructuralPass;
 
@@ -405,7 +404,7 @@ struct Inner {
     /// Detectors, then one slot per dictionary (`dict_names`).
     detectors: Vec<Arc<Detector>>,
     dict_names: Vec<Arc<str>>,
-    keywords: Option<AhoCorasick>,
+    keywords: Option<Keywords>,
     /// For each keyword pattern, the detectors it gates.
     keyword_owners: Vec<Vec<u32>>,
     /// For each keyword pattern, the anchored detectors it gates: their matches start
@@ -460,16 +459,7 @@ impl Scanner {
         let keywords = if keyword_list.is_empty() {
             None
         } else {
-            Some(
-                // A full DFA: a few hundred short keywords make a small one, and the
-                // overlapping search over every byte of every prompt is the hot loop.
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&keyword_list)
-                    .map_err(|e| BuildError::detector("keywords", e.to_string()))?,
-            )
+            Some(Keywords::build(&keyword_list)?)
         };
         let structural = if structural_patterns.is_empty() {
             None
@@ -534,7 +524,7 @@ impl Scanner {
     /// occurrences, the others over the whole text.
     fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
         let inner = &*self.inner;
-        let Some(ac) = &inner.keywords else {
+        let Some(keywords) = &inner.keywords else {
             return;
         };
         let mut run = vec![false; inner.detectors.len()];
@@ -542,8 +532,7 @@ impl Scanner {
         let mut seen = vec![false; inner.keyword_owners.len()];
         // (detector, start) for each place where an anchored detector's match may start.
         let mut starts: Vec<(u32, usize)> = Vec::new();
-        for m in ac.find_overlapping_iter(hay) {
-            let k = m.pattern().as_usize();
+        keywords.occurrences(hay, |k, at| {
             if !std::mem::replace(&mut seen[k], true) {
                 for &d in &inner.keyword_owners[k] {
                     run[d as usize] = true;
@@ -551,10 +540,9 @@ impl Scanner {
             }
             for &d in &inner.anchored_owners[k] {
                 let lead = inner.detectors[d as usize].lead.unwrap_or(0);
-                let first = m.start().saturating_sub(lead);
-                starts.extend((first..=m.start()).map(|s| (d, s)));
+                starts.extend((at.saturating_sub(lead)..=at).map(|s| (d, s)));
             }
-        }
+        });
         starts.sort_unstable();
         starts.dedup();
         for (i, d) in inner.detectors.iter().enumerate() {
@@ -602,12 +590,12 @@ impl Scanner {
         let view = View::new(text);
         let hay = view.bytes();
         let mut gated = vec![false; inner.detectors.len()];
-        if let Some(ac) = &inner.keywords {
-            for m in ac.find_overlapping_iter(hay) {
-                for &d in &inner.keyword_owners[m.pattern().as_usize()] {
+        if let Some(keywords) = &inner.keywords {
+            keywords.occurrences_in_one_walk(hay, |k, _| {
+                for &d in &inner.keyword_owners[k] {
                     gated[d as usize] = true;
                 }
-            }
+            });
         }
         for &i in &inner.structural_owners {
             gated[i as usize] = true;
