@@ -266,7 +266,18 @@ fn fold_char(c: char) -> Fold {
         | 0x202A..=0x202E
         | 0x2060..=0x2064
         | 0x2066..=0x206F
-        | 0xFEFF => Fold::Drop,
+        | 0xFEFF
+        // Combining diacritical marks (`e` + U+0301) and variation selectors: they change
+        // how a char looks, never which char it is, and hide nothing when dropped.
+        | 0x0300..=0x036F
+        | 0xFE00..=0xFE0F
+        | 0xE0100..=0xE01EF
+        // The tag block's language tag and cancel tag.
+        | 0xE0001
+        | 0xE007F => Fold::Drop,
+        // Tag characters mirror ASCII and render as nothing, but models read them
+        // ("ASCII smuggling"): scan the text they spell.
+        0xE0020..=0xE007E => Fold::To((cp - 0xE0000) as u8),
         // No-break and other typographic spaces.
         0x00A0 | 0x1680 | 0x2000..=0x200A | 0x2028 | 0x2029 | 0x202F | 0x205F | 0x3000 => {
             Fold::To(b' ')
@@ -445,6 +456,13 @@ mod tests {
             view("acme[.]com [.]5 5[.] re[.]"),
             "acme[.]com [.]5 5[.] re[.]"
         );
+        // Invisible tag characters spell ASCII; marks and variation selectors go.
+        let smuggled: String = "ghp_x"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        assert_eq!(view(&format!("a\u{E0001}{smuggled}\u{E007F}")), "aghp_x");
+        assert_eq!(view("ghp\u{0301}_x\u{FE0F}y\u{E0100}"), "ghp_xy");
     }
 
     /// The map as it was kept before runs, one original span per view byte: the oracle
@@ -486,6 +504,7 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(vec![
                 "a", "7", " ", "(", "[.]", "(.)", "{.}", "\\u0040", "%40", "&#64;", "&amp;",
                 "\\n", "%", "&", "４", "\u{200B}", "\u{2014}", "é", "東", "\u{00A0}", "😀",
+                "\u{0301}", "\u{E0067}", "\u{FE0F}",
             ]), 0..40),
             cut in proptest::collection::vec((0usize..200, 0usize..200), 8),
         ) {

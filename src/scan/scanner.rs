@@ -500,6 +500,36 @@ impl Scanner {
         self.findings(&view, candidates)
     }
 
+    /// Finds sensitive data in `text` read as the value of `label`: the scan sees
+    /// `label: text`, so that the label is context (`ssn` makes `536221947` an SSN, as
+    /// a JSON member's key does its value), and returns the findings in `text`, with
+    /// offsets into `text`. A finding that begins in the label and ends in `text` is cut
+    /// to its part in `text`; one wholly in the label is dropped (scan the label itself
+    /// for those).
+    ///
+    /// ```
+    /// use privacy_router::scan::Scanner;
+    ///
+    /// let scanner = Scanner::builder().build()?;
+    /// assert!(scanner.scan("536221947").is_empty());
+    /// let f = scanner.scan_labelled("ssn", "536221947");
+    /// assert_eq!((f[0].detector(), f[0].span()), ("us-ssn-undashed", 0..9));
+    /// # Ok::<(), privacy_router::scan::BuildError>(())
+    /// ```
+    pub fn scan_labelled(&self, label: &str, text: &str) -> Vec<Finding> {
+        let offset = label.len() + 2;
+        let joined = format!("{label}: {text}");
+        self.scan(&joined)
+            .into_iter()
+            .filter(|f| f.end > offset)
+            .map(|mut f| {
+                f.start = f.start.max(offset) - offset;
+                f.end -= offset;
+                f
+            })
+            .collect()
+    }
+
     /// Runs each detector only where it can match: keyword-gated detectors on texts that
     /// hold one of their keywords, structural detectors in the windows of the shared pass.
     fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
@@ -591,7 +621,7 @@ impl Scanner {
         let hay = view.bytes();
         let mut gated = vec![false; inner.detectors.len()];
         if let Some(keywords) = &inner.keywords {
-            keywords.occurrences_in_one_walk(hay, |k, _| {
+            keywords.occurrences_by_aho_corasick(hay, |k, _| {
                 for &d in &inner.keyword_owners[k] {
                     gated[d as usize] = true;
                 }
@@ -894,6 +924,24 @@ confidence = 0.9
                 }
             }
         }
+    }
+
+    /// Regression: text spelled in invisible tag characters (U+E0020-E007E), which models
+    /// read, was scanned as it looks (as nothing).
+    #[test]
+    fn text_in_tag_characters_is_read() {
+        let hidden: String = "mail jane.doe@acme-mail.de now"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        let text = format!("hello {hidden}\u{E007F}");
+        let f = Scanner::builder().build().unwrap().scan(&text);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].detector(), "email");
+        assert_eq!(
+            text[f[0].span()].chars().count(),
+            "jane.doe@acme-mail.de".len()
+        );
     }
 
     #[test]
