@@ -11,6 +11,10 @@
 //! accepts exactly RFC 8259 JSON (UTF-8, no trailing commas, no comments), refuses
 //! duplicate keys (a second `"type"` could make one reader see an image where another
 //! sees text), nesting deeper than [`MAX_DEPTH`], and more than [`MAX_STRINGS`] strings.
+//!
+//! Numbers of [`MIN_NUMBER_DIGITS`] digits or more are reported as strings too (their
+//! token's text): a card or phone number sent as a JSON number in a tool call's arguments
+//! is as readable to the model as one in quotes.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -23,6 +27,12 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// More strings than this are refused (inspection fails closed): an 8 MiB body of
 /// empty strings would otherwise cost hundreds of megabytes of bookkeeping.
 pub(crate) const MAX_STRINGS: usize = 1_000_000;
+
+/// Numbers with at least this many digits before any fraction or exponent are scanned:
+/// card, phone, account and id numbers have more; token ids (vocabularies under a
+/// million), counts and sampling parameters have fewer, and an embeddings request may
+/// hold hundreds of thousands of them.
+pub(crate) const MIN_NUMBER_DIGITS: usize = 7;
 
 /// The root node's parent.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
@@ -228,7 +238,16 @@ impl Reader<'_> {
             }
             Some(b'f') => self.literal(b"false"),
             Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.at;
+                self.number()?;
+                let raw = start..self.at;
+                if self.is_long_number(raw.start) {
+                    let text = String::from_utf8_lossy(&self.body[raw.clone()]).into_owned();
+                    self.push_string(node, false, raw, text)?;
+                }
+                Ok(())
+            }
             Some(_) => Err(self.err("expected a value")),
             None => Err(self.err("unexpected end of input")),
         }
@@ -283,9 +302,13 @@ impl Reader<'_> {
         let mut index: u32 = 0;
         loop {
             self.ws();
-            // Only strings and containers need a node: a million numbers cost nothing.
+            // Only strings, containers and long numbers need a node: a million short
+            // numbers cost nothing.
             let child = match self.peek() {
                 Some(b'"' | b'{' | b'[') => self.node(node, Step::Index(index)),
+                Some(b'-' | b'0'..=b'9') if self.is_long_number(self.at) => {
+                    self.node(node, Step::Index(index))
+                }
                 _ => node,
             };
             self.value(depth + 1, child)?;
@@ -309,6 +332,14 @@ impl Reader<'_> {
         } else {
             Err(self.err("invalid literal"))
         }
+    }
+
+    /// Whether the number token at `at` has [`MIN_NUMBER_DIGITS`] digits before any
+    /// fraction or exponent.
+    fn is_long_number(&self, at: usize) -> bool {
+        let rest = &self.body[at..];
+        let rest = rest.strip_prefix(b"-").unwrap_or(rest);
+        rest.iter().take_while(|b| b.is_ascii_digit()).count() >= MIN_NUMBER_DIGITS
     }
 
     fn number(&mut self) -> Result<(), JsonError> {

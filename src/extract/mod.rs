@@ -44,7 +44,8 @@ pub enum ApiFormat {
     OpenAiCompletions,
     /// OpenAI `POST /v1/embeddings`.
     OpenAiEmbeddings,
-    /// Anthropic `POST /v1/messages`.
+    /// Anthropic `POST /v1/messages` (and `/v1/messages/count_tokens`, which takes the
+    /// same body).
     AnthropicMessages,
     /// Any other JSON body: every string value is scanned.
     GenericJson,
@@ -65,7 +66,7 @@ impl ApiFormat {
             ApiFormat::OpenAiCompletions
         } else if path.ends_with("/embeddings") {
             ApiFormat::OpenAiEmbeddings
-        } else if path.ends_with("/messages") {
+        } else if path.ends_with("/messages") || path.ends_with("/messages/count_tokens") {
             ApiFormat::AnthropicMessages
         } else {
             ApiFormat::GenericJson
@@ -168,28 +169,57 @@ impl Segment {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// For a value, the key of the object member it is, or whose array it is in: the
+    /// words a reader sees before it (`ssn` for `{"ssn": "536221947"}`). `None` for a
+    /// key, a text body, and a value outside any object.
+    pub fn key(&self) -> Option<&str> {
+        if self.is_key {
+            return None;
+        }
+        let mut at = self.node;
+        while at != json::NO_PARENT {
+            let node = &self.nodes[at as usize];
+            match &node.step {
+                Step::Key(k) => return Some(k),
+                Step::Index(_) => at = node.parent,
+                Step::Root => return None,
+            }
+        }
+        None
+    }
 }
 
+/// Sizes only: a segment's path holds object keys, which are client text and scanned
+/// like values.
 impl fmt::Debug for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Segment")
-            .field("path", &self.path())
+            .field("is_key", &self.is_key)
             .field("bytes", &self.text.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 /// A part of the request that cannot be inspected: an image, audio, a file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Unscannable {
     /// What it is: `image`, `audio`, `file`.
     pub kind: &'static str,
-    /// Where it is in the body.
+    /// Where it is in the body. It may hold object keys, which are client text.
     pub path: String,
 }
 
+/// The kind only: the path may hold object keys.
+impl fmt::Debug for Unscannable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unscannable")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What [`extract`] found in a body.
-#[derive(Debug)]
 pub struct Extracted {
     format: ApiFormat,
     segments: Vec<Segment>,
@@ -199,6 +229,21 @@ pub struct Extracted {
     stream: bool,
     previous_response: bool,
     is_json: bool,
+}
+
+/// Counts and flags only: the model name and every segment are client text.
+impl fmt::Debug for Extracted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extracted")
+            .field("format", &self.format)
+            .field("segments", &self.segments.len())
+            .field("scanned_bytes", &self.scanned_bytes())
+            .field("unscannable", &self.unscannable)
+            .field("has_model", &self.model.is_some())
+            .field("stream", &self.stream)
+            .field("previous_response", &self.previous_response)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Extracted {
@@ -311,9 +356,12 @@ impl Extracted {
 
 /// Reads `body` as `format`.
 ///
-/// Every string of a JSON body is a segment (values and object keys alike), except the
-/// payload of media parts (base64 or URLs of images, audio and files, by the API's part
-/// `type`) and inline `data:` URLs: those are reported as [`Unscannable`]. Scanning
+/// Every string of a JSON body is a segment (values and object keys alike), and so is
+/// every number of seven digits or more (its text as written), except the payload of
+/// media parts (base64 or URLs of images, audio and files, by the API's part `type`, in
+/// the API's content-part positions), which is reported as [`Unscannable`]. An inline
+/// `data:` URL elsewhere is both: scanned as the text it is, and reported for the
+/// encoded content it holds. Scanning
 /// everything rather than a list of prompt fields per API is the fail-closed choice: a
 /// field an API adds tomorrow is inspected today.
 ///
@@ -406,12 +454,14 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
                 }
                 continue;
             }
+            // A data URL outside a media part is still text the model reads: it is
+            // scanned (a token can pass for base64), and its encoded payload, which
+            // cannot be, is reported.
             if let Some(kind) = data_url_kind(&value) {
                 unscannable.push(Unscannable {
                     kind,
                     path: json::path_of(&nodes, node),
                 });
-                continue;
             }
         }
         segments.push(Segment {
@@ -451,8 +501,8 @@ fn media_owner(nodes: &[Node], media: &[Option<&'static str>], node: u32) -> u32
     node
 }
 
-/// An inline `data:` URL whose payload really is base64: media, whatever the API.
-/// (`data:x;base64, my SSN is ...` is text and is scanned.)
+/// An inline `data:` URL whose payload looks like base64: its decoded content cannot be
+/// scanned. (`data:x;base64, my SSN is ...` is not one.)
 fn data_url_kind(s: &str) -> Option<&'static str> {
     let head = s.get(..5)?;
     if !head.eq_ignore_ascii_case("data:") {
@@ -497,12 +547,46 @@ fn media_nodes(format: ApiFormat, doc: &json::Doc) -> Vec<Option<&'static str>> 
         }
     }
     for (&object, &ty) in &type_of {
+        if !is_content_part(format, &doc.nodes, object) {
+            continue;
+        }
         let source_type = source_of
             .get(&object)
             .and_then(|src| type_of.get(src).copied());
         media[object as usize] = media_kind(format, ty, source_type);
     }
     media
+}
+
+/// Whether `node` sits where the API puts a message's content parts. Anywhere else (a
+/// tool call's input, a JSON schema, metadata) an object with `"type": "image"` is the
+/// client's own data, which the model reads as text, so it is scanned.
+fn is_content_part(format: ApiFormat, nodes: &[Node], node: u32) -> bool {
+    // The steps from the root to `node`, as long as the longest shape below.
+    let mut steps: Vec<&Step> = Vec::new();
+    let mut at = node;
+    while at != json::NO_PARENT && steps.len() <= 7 {
+        steps.push(&nodes[at as usize].step);
+        at = nodes[at as usize].parent;
+    }
+    steps.reverse();
+    let key = |i: usize, k: &str| matches!(steps.get(i), Some(Step::Key(s)) if &**s == k);
+    let index = |i: usize| matches!(steps.get(i), Some(Step::Index(_)));
+    // `steps[0]` is the root: `messages[i].content[j]` is root, messages, i, content, j.
+    let part_of =
+        |list: &str, content: &str| key(1, list) && index(2) && key(3, content) && index(4);
+    match format {
+        ApiFormat::OpenAiChat => steps.len() == 5 && part_of("messages", "content"),
+        ApiFormat::OpenAiResponses => {
+            steps.len() == 5 && (part_of("input", "content") || part_of("input", "output"))
+        }
+        // A tool result's content holds parts too: `messages[i].content[j].content[k]`.
+        ApiFormat::AnthropicMessages => {
+            part_of("messages", "content")
+                && (steps.len() == 5 || (steps.len() == 7 && key(5, "content") && index(6)))
+        }
+        _ => false,
+    }
 }
 
 /// The content parts each API defines as media, by their `type` (and, for Anthropic
@@ -536,6 +620,21 @@ mod tests {
             .iter()
             .map(|s| (s.path().to_string(), s.text().to_string()))
             .collect()
+    }
+
+    /// Regression: `Debug` printed the model name and segment paths, which hold object
+    /// keys: client text.
+    #[test]
+    fn debug_output_holds_no_client_text() {
+        let body = r#"{"model":"536-22-1947","messages":[{"role":"user","content":[
+            {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="},
+             "jane.doe@acme-mail.de":"x"}]}]}"#;
+        let x = extract(ApiFormat::OpenAiChat, body.as_bytes()).unwrap();
+        assert!(!x.unscannable().is_empty());
+        let debug = format!("{x:?} {:?} {:?}", x.segments(), x.unscannable());
+        for secret in ["536-22-1947", "jane.doe", "acme-mail"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
     }
 
     #[test]
@@ -600,6 +699,36 @@ mod tests {
                 path: "messages[2].content[1]".to_string()
             }]
         );
+    }
+
+    /// Regression: an object with `"type": "image"` anywhere (a tool call's input, a JSON
+    /// schema) was taken for a media part and its `data` or `url` went unscanned, and so
+    /// did any string that passed for a base64 `data:` URL.
+    #[test]
+    fn media_is_media_only_where_the_api_puts_content_parts() {
+        let body = r#"{"model":"claude","messages":[
+            {"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
+              {"type":"text","text":"data:x;base64,ghp_aBcDeFgH"}]},
+            {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f",
+              "input":{"type":"image","data":"ssn 536-22-1947"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t",
+              "content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"R0lGODlh"}}]}]}]}"#;
+        let x = extract(ApiFormat::AnthropicMessages, body.as_bytes()).unwrap();
+        let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
+        assert!(texts.contains(&"ssn 536-22-1947"), "{texts:?}");
+        assert!(texts.contains(&"data:x;base64,ghp_aBcDeFgH"));
+        assert!(!texts.contains(&"iVBORw0KGgo=") && !texts.contains(&"R0lGODlh"));
+        let kinds: Vec<&str> = x.unscannable().iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, ["image", "file", "image"]);
+
+        let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"pick"}],
+            "tools":[{"type":"function","function":{"name":"p","parameters":{"type":"object",
+              "properties":{"f":{"type":"file","file_id":"token ghp_x"}}}}}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"image_url","url":"ssn 1"}}}}"#;
+        let x = extract(ApiFormat::OpenAiChat, body.as_bytes()).unwrap();
+        let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
+        assert!(texts.contains(&"token ghp_x") && texts.contains(&"ssn 1"));
+        assert!(x.unscannable().is_empty());
     }
 
     #[test]
@@ -721,6 +850,11 @@ mod tests {
         );
         assert_eq!(
             ApiFormat::from_path("/v1/messages"),
+            ApiFormat::AnthropicMessages
+        );
+        // Regression: its errors came back in OpenAI's shape.
+        assert_eq!(
+            ApiFormat::from_path("/v1/messages/count_tokens"),
             ApiFormat::AnthropicMessages
         );
     }

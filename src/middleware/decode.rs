@@ -55,13 +55,33 @@ fn decode_one(coding: &str, data: &[u8], cap: usize) -> Result<Vec<u8>, DecodeEr
             other => Err(other),
         }),
         "br" => read_capped(brotli_decompressor::Decompressor::new(data, 8192), cap),
-        "zstd" => {
-            let decoder =
-                ruzstd::decoding::StreamingDecoder::new(data).map_err(|_| DecodeError::Corrupt)?;
-            read_capped(decoder, cap)
-        }
+        "zstd" => read_zstd(data, cap),
         _ => Err(DecodeError::UnknownEncoding),
     }
+}
+
+/// Decodes every frame of a zstd stream, skipping skippable frames, as RFC 8878 asks of
+/// a decoder: the provider reads them all, so inspection must too. (`StreamingDecoder`
+/// alone reads one frame, and stops at a skippable one.)
+fn read_zstd(mut data: &[u8], cap: usize) -> Result<Vec<u8>, DecodeError> {
+    use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        match ruzstd::decoding::StreamingDecoder::new(&mut data) {
+            Ok(frame) => {
+                let decoded = read_capped(frame, cap - out.len())?;
+                out.extend_from_slice(&decoded);
+            }
+            Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                length,
+                ..
+            })) => {
+                data = data.get(length as usize..).ok_or(DecodeError::Corrupt)?;
+            }
+            Err(_) => return Err(DecodeError::Corrupt),
+        }
+    }
+    Ok(out)
 }
 
 /// Reads at most `cap` bytes; one byte more means the body is too large.
@@ -142,6 +162,22 @@ mod tests {
         assert_eq!(decode("gzip", &bomb, 1000), Err(DecodeError::TooLarge));
         assert_eq!(decode("br", &hex(BR), 1 << 20).unwrap().unwrap(), plain);
         assert_eq!(decode("zstd", &hex(ZSTD), 1 << 20).unwrap().unwrap(), plain);
+        // Regression: only the first frame was decoded, and a skippable frame was refused.
+        let skippable = [&[0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0][..], b"abc"].concat();
+        let frames = [skippable.as_slice(), &hex(ZSTD), &skippable, &hex(ZSTD)].concat();
+        let both = decode("zstd", &frames, 1 << 20).unwrap().unwrap();
+        assert_eq!(both, [plain.as_slice(), &plain].concat());
+        assert_eq!(
+            decode("zstd", &frames, plain.len() + 10),
+            Err(DecodeError::TooLarge)
+        );
+        let cut = &frames[..frames.len() - 3];
+        assert_eq!(decode("zstd", cut, 1 << 20), Err(DecodeError::Corrupt));
+        let short_skip = &skippable[..10];
+        assert_eq!(
+            decode("zstd", short_skip, 1 << 20),
+            Err(DecodeError::Corrupt)
+        );
         assert_eq!(
             decode("br", b"\xff\xff\xff", 1 << 20),
             Err(DecodeError::Corrupt)

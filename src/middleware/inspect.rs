@@ -103,6 +103,12 @@ pub(crate) fn inspect(
         None => None,
     };
     let plain: &[u8] = decoded.as_deref().unwrap_or(body);
+    // Text is read as UTF-8. A body that says it is in another charset (UTF-16 text is
+    // valid UTF-8 with a NUL between letters, and no detector would match it) is not
+    // read at all. JSON is UTF-8 by definition (RFC 8259); anything else fails to parse.
+    if declares_other_charset(parts) {
+        return failed("unsupported-charset");
+    }
 
     let started = Instant::now();
     let extracted = if plain.is_empty() {
@@ -139,7 +145,12 @@ pub(crate) fn inspect(
     let per_segment: Vec<Vec<Finding>> = extracted
         .segments()
         .iter()
-        .map(|s| policy.scan(s.text()))
+        // A value is read with its key before it, as the model reads it: `{"ssn":
+        // "536221947"}` holds an SSN though neither string alone is one.
+        .map(|s| match s.key() {
+            Some(key) => policy.scan_labelled(key, s.text()),
+            None => policy.scan(s.text()),
+        })
         .collect();
     let all: Vec<Finding> = per_segment.iter().flatten().cloned().collect();
     let mut decision = if extracted.unscannable().is_empty() {
@@ -319,6 +330,24 @@ pub(crate) fn format_of(parts: &Parts) -> ApiFormat {
         return ApiFormat::Text;
     }
     format
+}
+
+/// Whether the `Content-Type` names a charset other than UTF-8 or its ASCII subset.
+fn declares_other_charset(parts: &Parts) -> bool {
+    let Some(ct) = parts.headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(ct) = ct.to_str() else {
+        return true;
+    };
+    ct.split(';').skip(1).any(|param| {
+        let Some((name, value)) = param.split_once('=') else {
+            return false;
+        };
+        let value = value.trim().trim_matches('"').to_ascii_lowercase();
+        name.trim().eq_ignore_ascii_case("charset")
+            && !matches!(value.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
+    })
 }
 
 fn declares_json(parts: &Parts) -> bool {

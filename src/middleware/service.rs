@@ -116,6 +116,21 @@ pub(crate) enum Fallback<B> {
     Respond(Response<ResponseBody<()>>),
 }
 
+/// Whether a client's `x-request-id` may go into the audit log as it is: it looks like
+/// an id (1-128 printable ASCII bytes) and the built-in detectors find nothing in it.
+/// It is client text, and an audit record holds none; otherwise the record gets an id of
+/// its own.
+fn is_clean_request_id(id: &str) -> bool {
+    static SCANNER: std::sync::OnceLock<Option<crate::scan::Scanner>> = std::sync::OnceLock::new();
+    let looks_like_id =
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic());
+    looks_like_id
+        && SCANNER
+            .get_or_init(|| crate::scan::Scanner::builder().build().ok())
+            .as_ref()
+            .is_some_and(|scanner| scanner.scan(id).is_empty())
+}
+
 /// The request's audit context, when the layer audits.
 struct Audit<'a> {
     auditor: &'a Auditor,
@@ -131,7 +146,7 @@ impl<'a> Audit<'a> {
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|v| is_clean_request_id(v))
             .map_or_else(|| auditor.new_request_id(), str::to_string);
         let authority = parts
             .uri

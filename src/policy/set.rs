@@ -188,6 +188,14 @@ impl TeamPolicy {
         findings
     }
 
+    /// Scans `text` as the value of `label` ([`Scanner::scan_labelled`]) and drops the
+    /// findings whose value the team allowlists.
+    pub fn scan_labelled(&self, label: &str, text: &str) -> Vec<Finding> {
+        let mut findings = self.scanner.scan_labelled(label, text);
+        self.retain_not_allowed(text, &mut findings);
+        findings
+    }
+
     /// Drops from `findings` (of a scan of `text`) those whose value the team allowlists.
     pub fn retain_not_allowed(&self, text: &str, findings: &mut Vec<Finding>) {
         if !self.allow.is_empty() {

@@ -429,16 +429,18 @@ async fn a_record_names_the_decision_and_fingerprints_without_values() {
         .insert("x-request-id", "req-42".parse().unwrap());
     let response = router.clone().oneshot(req).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = router
-        .oneshot(chat(&external.url(), "default", "Nothing to see"))
-        .await
-        .unwrap();
+    // Regression: a client's request id went into the record as sent, email and all.
+    let mut req = chat(&external.url(), "default", "Nothing to see");
+    req.headers_mut()
+        .insert("x-request-id", format!("id-{EMAIL}").parse().unwrap());
+    let response = router.oneshot(req).await.unwrap();
     let _ = response.into_body().collect().await;
     auditor.flush().unwrap();
     assert_eq!((external.count(), local.count()), (1, 1));
 
     let lines = sink.lines();
     assert_eq!(lines.len(), 2);
+    assert!(!lines[1].contains(EMAIL), "{}", lines[1]);
     assert!(
         !lines[0].contains(EMAIL) && !lines[0].contains("jane"),
         "{}",

@@ -461,6 +461,63 @@ async fn streamed_responses_arrive_event_by_event() {
     assert!(events.len() >= 3, "arrived in {} frames", events.len());
 }
 
+/// Regression: numbers were never scanned, and a value was scanned without its key, so
+/// a card number as a JSON number or an SSN under an `ssn` key in a tool call's input
+/// reached the external provider.
+#[tokio::test]
+async fn structured_values_are_read_with_their_keys_numbers_included() {
+    let w = world().await;
+    let mut svc = w.router();
+    let tool_use = |input: Value| {
+        json!({"model":"claude","max_tokens":5,"messages":[
+            {"role":"user","content":"charge it"},
+            {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"charge","input":input}]}]})
+        .to_string()
+    };
+    let schema = json!({"model":"gpt-4o","messages":[{"role":"user","content":"pick"}],
+        "tools":[{"type":"function","function":{"name":"pick","parameters":{"type":"object",
+            "properties":{"card":{"type":"integer","enum":[4539148803436467_u64]}}}}}]})
+    .to_string();
+    for (path, body) in [
+        (
+            "/v1/messages",
+            tool_use(json!({"card_number": 4539148803436467_u64})),
+        ),
+        ("/v1/messages", tool_use(json!({"ssn": "536221947"}))),
+        (
+            "/v1/messages",
+            tool_use(json!({"ids": {"ssn": [536221947]}})),
+        ),
+        ("/v1/chat/completions", schema),
+    ] {
+        let a = send(&mut svc, w.request("default", path, body.clone())).await;
+        assert_eq!(a.json()["served_by"], "local", "{body}");
+    }
+    assert_eq!(w.external.count(), 0);
+
+    // Short numbers (parameters, counts, token ids) and keys without context stay clean.
+    let clean = tool_use(json!({"count": 3, "tokens": [101, 2023, 199_999], "n": 536221947}));
+    let a = send(&mut svc, w.request("default", "/v1/messages", clean)).await;
+    assert_eq!(a.json()["served_by"], "external");
+
+    // A redacted number becomes a placeholder string; the body stays valid JSON.
+    let a = send(
+        &mut svc,
+        w.request(
+            "redactors",
+            "/v1/messages",
+            tool_use(json!({"card": 4539148803436467_u64})),
+        ),
+    )
+    .await;
+    assert_eq!(a.headers["x-privacy-router-action"], "redact");
+    let sent = w.external.received().pop().unwrap().json();
+    assert_eq!(
+        sent["messages"][1]["content"][0]["input"]["card"],
+        "[PAYMENT_CARD_1]"
+    );
+}
+
 #[tokio::test]
 async fn unscannable_parts_follow_on_unscannable() {
     let w = world().await;
@@ -635,6 +692,20 @@ async fn encodings_are_decoded_or_fail_closed() {
         let a = send(&mut svc, req).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{encoding}");
     }
+    // Regression: UTF-16 text was read as UTF-8, a NUL between letters, and allowed.
+    let utf16: Vec<u8> = format!("mail {}", PII[0])
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut req = w.request("strict", "/v1/notes", utf16);
+    req.headers_mut().insert(
+        "content-type",
+        "text/plain; charset=UTF-16LE".parse().unwrap(),
+    );
+    let a = send(&mut svc, req).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    let message = a.json()["error"]["message"].to_string();
+    assert!(message.contains("unsupported-charset"), "{message}");
     assert_eq!(w.external.count(), 1, "only the clean request went out");
 }
 
