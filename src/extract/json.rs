@@ -12,9 +12,9 @@
 //! duplicate keys (a second `"type"` could make one reader see an image where another
 //! sees text), nesting deeper than [`MAX_DEPTH`], and more than [`MAX_STRINGS`] strings.
 //!
-//! Numbers of [`MIN_NUMBER_DIGITS`] digits or more are reported as strings too (their
-//! token's text): a card or phone number sent as a JSON number in a tool call's arguments
-//! is as readable to the model as one in quotes.
+//! Numbers of [`MIN_NUMBER_DIGITS`] significant digits or more are reported as strings
+//! too, written out in decimal: a card or phone number sent as a JSON number in a tool
+//! call's arguments is as readable to the model as one in quotes.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -28,11 +28,51 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// empty strings would otherwise cost hundreds of megabytes of bookkeeping.
 pub(crate) const MAX_STRINGS: usize = 1_000_000;
 
-/// Numbers with at least this many digits before any fraction or exponent are scanned:
+/// Numbers with at least this many significant digits are scanned:
 /// card, phone, account and id numbers have more; token ids (vocabularies under a
 /// million), counts and sampling parameters have fewer, and an embeddings request may
 /// hold hundreds of thousands of them.
 pub(crate) const MIN_NUMBER_DIGITS: usize = 7;
+
+/// A number token written out in decimal, as a reader of the value would see it:
+/// `4.526018159083012e15` is `4526018159083012` (a card number that a serialiser wrote
+/// with an exponent). Tokens without an exponent, and those whose point would move
+/// below the first digit or more than 64 places, are kept as written.
+fn expanded(token: &str) -> String {
+    let (sign, rest) = token
+        .strip_prefix('-')
+        .map_or(("", token), |rest| ("-", rest));
+    let Some((mantissa, exponent)) = rest.split_once(['e', 'E']) else {
+        return token.to_string();
+    };
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return token.to_string();
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + exponent;
+    if point <= 0 || point > 64 {
+        return token.to_string();
+    }
+    let point = point as usize;
+    let (whole, fraction) = if point >= digits.len() {
+        (format!("{digits}{}", "0".repeat(point - digits.len())), "")
+    } else {
+        (
+            digits[..point].to_string(),
+            digits[point..].trim_end_matches('0'),
+        )
+    };
+    let whole = match whole.trim_start_matches('0') {
+        "" => "0",
+        w => w,
+    };
+    if fraction.is_empty() {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction}")
+    }
+}
 
 /// The root node's parent.
 pub(crate) const NO_PARENT: u32 = u32::MAX;
@@ -58,6 +98,8 @@ pub(crate) struct JsonString {
     /// The value's node; for a key, the node of the member it names.
     pub(crate) node: u32,
     pub(crate) is_key: bool,
+    /// A number, whose value is its decimal expansion (see [`MIN_NUMBER_DIGITS`]).
+    pub(crate) is_number: bool,
     /// The token in the body, quotes included.
     pub(crate) raw: Range<usize>,
     /// The decoded text.
@@ -203,15 +245,20 @@ impl Reader<'_> {
         raw: Range<usize>,
         value: String,
     ) -> Result<(), JsonError> {
-        if self.doc.strings.len() >= MAX_STRINGS {
-            return Err(self.err("too many strings"));
-        }
-        self.doc.strings.push(JsonString {
+        self.push(JsonString {
             node,
             is_key,
+            is_number: false,
             raw,
             value,
-        });
+        })
+    }
+
+    fn push(&mut self, string: JsonString) -> Result<(), JsonError> {
+        if self.doc.strings.len() >= MAX_STRINGS {
+            return Err(self.err("too many strings and long numbers"));
+        }
+        self.doc.strings.push(string);
         Ok(())
     }
 
@@ -243,8 +290,14 @@ impl Reader<'_> {
                 self.number()?;
                 let raw = start..self.at;
                 if self.is_long_number(raw.start) {
-                    let text = String::from_utf8_lossy(&self.body[raw.clone()]).into_owned();
-                    self.push_string(node, false, raw, text)?;
+                    let token = String::from_utf8_lossy(&self.body[raw.clone()]).into_owned();
+                    self.push(JsonString {
+                        node,
+                        is_key: false,
+                        is_number: true,
+                        raw,
+                        value: expanded(&token),
+                    })?;
                 }
                 Ok(())
             }
@@ -334,12 +387,16 @@ impl Reader<'_> {
         }
     }
 
-    /// Whether the number token at `at` has [`MIN_NUMBER_DIGITS`] digits before any
-    /// fraction or exponent.
+    /// Whether the number token at `at` has [`MIN_NUMBER_DIGITS`] significant digits
+    /// (`4.526018159083012e15` has 16).
     fn is_long_number(&self, at: usize) -> bool {
-        let rest = &self.body[at..];
-        let rest = rest.strip_prefix(b"-").unwrap_or(rest);
-        rest.iter().take_while(|b| b.is_ascii_digit()).count() >= MIN_NUMBER_DIGITS
+        let mantissa = self.body[at..]
+            .iter()
+            .skip(usize::from(self.body.get(at) == Some(&b'-')))
+            .take_while(|b| b.is_ascii_digit() || **b == b'.')
+            .filter(|b| b.is_ascii_digit())
+            .skip_while(|b| **b == b'0');
+        mantissa.count() >= MIN_NUMBER_DIGITS
     }
 
     fn number(&mut self) -> Result<(), JsonError> {
@@ -459,6 +516,35 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a card number written with an exponent escaped the scan.
+    #[test]
+    fn long_numbers_are_written_out_in_decimal() {
+        for (token, text) in [
+            ("4526018159083012", "4526018159083012"),
+            ("4.526018159083012e15", "4526018159083012"),
+            ("45260181590830120E-1", "4526018159083012"),
+            ("4526018159083012e0", "4526018159083012"),
+            ("0.4526018159083012E+16", "4526018159083012"),
+            ("-5.36221947e8", "-536221947"),
+            ("1.2345678e3", "1234.5678"),
+            ("1.2345678e100", "1.2345678e100"),
+            ("0.000123456789", "0.000123456789"),
+        ] {
+            let body = format!("{{\"n\":{token}}}");
+            let doc = read(body.as_bytes()).unwrap();
+            let numbers: Vec<&str> = doc
+                .strings
+                .iter()
+                .filter(|s| s.is_number)
+                .map(|s| s.value.as_str())
+                .collect();
+            assert_eq!(numbers, [text], "{token}");
+        }
+        // Short ones, however written, are not strings.
+        let doc = read(br#"{"a":[123456,1.5e30,0.000001,-100000]}"#).unwrap();
+        assert!(doc.strings.iter().all(|s| !s.is_number));
+    }
 
     fn values(body: &[u8]) -> Vec<(String, String)> {
         let doc = read(body).unwrap();

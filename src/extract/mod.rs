@@ -357,24 +357,32 @@ impl Extracted {
 /// Reads `body` as `format`.
 ///
 /// Every string of a JSON body is a segment (values and object keys alike), and so is
-/// every number of seven digits or more (its text as written), except the payload of
-/// media parts (base64 or URLs of images, audio and files, by the API's part `type`, in
-/// the API's content-part positions), which is reported as [`Unscannable`]. An inline
-/// `data:` URL elsewhere is both: scanned as the text it is, and reported for the
+/// every number of seven significant digits or more (written out in decimal) below the
+/// top level (a known API's top-level numbers are parameters: `seed`, `max_tokens`).
+/// The payload of a media part (base64 or URL of an image, audio or file, by its
+/// `type`) is reported as [`Unscannable`], and is skipped where the API puts content
+/// parts; elsewhere it may be the client's own text and is scanned too. So is an inline
+/// `data:` URL outside a media part: scanned as the text it is, and reported for the
 /// encoded content it holds. Scanning
 /// everything rather than a list of prompt fields per API is the fail-closed choice: a
 /// field an API adds tomorrow is inspected today.
 ///
 /// # Errors
 ///
-/// A body that is not UTF-8, not valid JSON (for every format but [`ApiFormat::Text`]),
+/// A body that is not UTF-8 (or, as text, holds a NUL), not valid JSON (for every format
+/// but [`ApiFormat::Text`]),
 /// has duplicate keys, nests deeper than 128 levels or holds more than a million
 /// strings, or, for a known API, is not a JSON object.
 pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError> {
     if format == ApiFormat::Text {
-        let text = std::str::from_utf8(body).map_err(|_| ExtractError {
-            kind: ExtractErrorKind::NotUtf8,
-        })?;
+        // A NUL is no text: UTF-16 text is valid UTF-8 with one between letters, and no
+        // detector would match it.
+        let text = std::str::from_utf8(body)
+            .ok()
+            .filter(|_| memchr::memchr(0, body).is_none())
+            .ok_or(ExtractError {
+                kind: ExtractErrorKind::NotUtf8,
+            })?;
         let nodes: Arc<[Node]> = Arc::from(vec![Node {
             parent: json::NO_PARENT,
             step: Step::Root,
@@ -425,11 +433,17 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
     for JsonString {
         node,
         is_key,
+        is_number,
         raw,
         value,
     } in doc.strings
     {
         let n = &nodes[node as usize];
+        // A known API's top-level numbers are parameters the model never reads (`seed`
+        // may be any 64-bit number, and a Luhn-valid one is no card).
+        if is_number && format.is_known_api() && n.parent == 0 {
+            continue;
+        }
         let top_level_key = |k: &str| n.parent == 0 && n.step == Step::Key(k.into());
         if !is_key && top_level_key("model") {
             model = Some(value.clone());
@@ -439,8 +453,10 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
             previous_response = format == ApiFormat::OpenAiResponses;
         }
         if !is_key {
-            // Inside a media part only the payload is skipped: its `title`, `context` or
-            // `filename` are text and are scanned.
+            // A media part's payload is reported. It is skipped only where the API puts
+            // content parts; elsewhere (a tool call's input, a schema, a prompt
+            // template's variables) it may be the client's own text, so it is scanned
+            // too. Its `title`, `context` or `filename` are text and always scanned.
             if let Some(kind) = in_media[node as usize]
                 && is_payload_key(&n.step)
             {
@@ -452,12 +468,16 @@ pub fn extract(format: ApiFormat, body: &[u8]) -> Result<Extracted, ExtractError
                         path: json::path_of(&nodes, owner),
                     });
                 }
-                continue;
+                if is_content_part(format, &nodes, owner) {
+                    continue;
+                }
             }
             // A data URL outside a media part is still text the model reads: it is
             // scanned (a token can pass for base64), and its encoded payload, which
             // cannot be, is reported.
-            if let Some(kind) = data_url_kind(&value) {
+            if let Some(kind) = data_url_kind(&value)
+                && in_media[node as usize].is_none()
+            {
                 unscannable.push(Unscannable {
                     kind,
                     path: json::path_of(&nodes, node),
@@ -547,9 +567,6 @@ fn media_nodes(format: ApiFormat, doc: &json::Doc) -> Vec<Option<&'static str>> 
         }
     }
     for (&object, &ty) in &type_of {
-        if !is_content_part(format, &doc.nodes, object) {
-            continue;
-        }
         let source_type = source_of
             .get(&object)
             .and_then(|src| type_of.get(src).copied());
@@ -559,8 +576,8 @@ fn media_nodes(format: ApiFormat, doc: &json::Doc) -> Vec<Option<&'static str>> 
 }
 
 /// Whether `node` sits where the API puts a message's content parts. Anywhere else (a
-/// tool call's input, a JSON schema, metadata) an object with `"type": "image"` is the
-/// client's own data, which the model reads as text, so it is scanned.
+/// tool call's input, a JSON schema, metadata) an object with `"type": "image"` may be
+/// the client's own data, which the model reads as text.
 fn is_content_part(format: ApiFormat, nodes: &[Node], node: u32) -> bool {
     // The steps from the root to `node`, as long as the longest shape below.
     let mut steps: Vec<&Step> = Vec::new();
@@ -703,9 +720,10 @@ mod tests {
 
     /// Regression: an object with `"type": "image"` anywhere (a tool call's input, a JSON
     /// schema) was taken for a media part and its `data` or `url` went unscanned, and so
-    /// did any string that passed for a base64 `data:` URL.
+    /// did any string that passed for a base64 `data:` URL. Now such payloads are both
+    /// reported and scanned; only in the API's content-part positions are they skipped.
     #[test]
-    fn media_is_media_only_where_the_api_puts_content_parts() {
+    fn media_payloads_are_skipped_only_where_the_api_puts_content_parts() {
         let body = r#"{"model":"claude","messages":[
             {"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
               {"type":"text","text":"data:x;base64,ghp_aBcDeFgH"}]},
@@ -719,7 +737,7 @@ mod tests {
         assert!(texts.contains(&"data:x;base64,ghp_aBcDeFgH"));
         assert!(!texts.contains(&"iVBORw0KGgo=") && !texts.contains(&"R0lGODlh"));
         let kinds: Vec<&str> = x.unscannable().iter().map(|u| u.kind).collect();
-        assert_eq!(kinds, ["image", "file", "image"]);
+        assert_eq!(kinds, ["image", "file", "image", "image"]);
 
         let body = r#"{"model":"gpt-4o","messages":[{"role":"user","content":"pick"}],
             "tools":[{"type":"function","function":{"name":"p","parameters":{"type":"object",
@@ -728,7 +746,8 @@ mod tests {
         let x = extract(ApiFormat::OpenAiChat, body.as_bytes()).unwrap();
         let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
         assert!(texts.contains(&"token ghp_x") && texts.contains(&"ssn 1"));
-        assert!(x.unscannable().is_empty());
+        let kinds: Vec<&str> = x.unscannable().iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, ["file", "image"]);
     }
 
     #[test]

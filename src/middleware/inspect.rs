@@ -9,7 +9,7 @@ use http::header;
 use http::request::Parts;
 
 use crate::audit::{Fingerprint, FingerprintKey};
-use crate::extract::{self, ApiFormat, Extracted};
+use crate::extract::{self, ApiFormat, Extracted, Segment};
 use crate::policy::{Action, Basis, Decision, TeamPolicy};
 use crate::scan::Finding;
 
@@ -145,12 +145,7 @@ pub(crate) fn inspect(
     let per_segment: Vec<Vec<Finding>> = extracted
         .segments()
         .iter()
-        // A value is read with its key before it, as the model reads it: `{"ssn":
-        // "536221947"}` holds an SSN though neither string alone is one.
-        .map(|s| match s.key() {
-            Some(key) => policy.scan_labelled(key, s.text()),
-            None => policy.scan(s.text()),
-        })
+        .map(|s| scan_segment(policy, s))
         .collect();
     let all: Vec<Finding> = per_segment.iter().flatten().cloned().collect();
     let mut decision = if extracted.unscannable().is_empty() {
@@ -283,7 +278,7 @@ fn redact(
     let remaining: Vec<Finding> = again
         .segments()
         .iter()
-        .flat_map(|s| policy.scan(s.text()))
+        .flat_map(|s| scan_segment(policy, s))
         .collect();
     // Nothing the policy would still redact (or worse) may remain. With a `redact`
     // default, any remaining finding is one too many.
@@ -295,6 +290,15 @@ fn redact(
             })
     });
     (after.action() <= Action::Redact && !left).then_some(body)
+}
+
+/// Scans one segment. A value is read with its key before it, as the model reads it:
+/// `{"ssn": "536221947"}` holds an SSN though neither string alone is one.
+fn scan_segment(policy: &TeamPolicy, segment: &Segment) -> Vec<Finding> {
+    match segment.key() {
+        Some(key) => policy.scan_labelled(key, segment.text()),
+        None => policy.scan(segment.text()),
+    }
 }
 
 /// `gpt-4o`, `claude-sonnet-4-5`, `meta-llama/Llama-3.1-8B-Instruct`, `llama3:8b`: short,

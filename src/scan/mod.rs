@@ -53,5 +53,6 @@ pub use dictionary::Dictionary;
 pub use error::BuildError;
 pub use finding::{Category, Finding};
 pub use scanner::{
-    DEFAULT_INTERNAL_SUFFIXES, DetectorInfo, Scanner, ScannerBuilder, builtin_detectors,
+    DEFAULT_INTERNAL_SUFFIXES, DetectorInfo, LABEL_CONTEXT, Scanner, ScannerBuilder,
+    builtin_detectors,
 };

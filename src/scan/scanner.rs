@@ -32,6 +32,9 @@ const BUILTIN_FILES: [(&str, &str); 4] = [
 /// Published example values (provider docs, test cards) that are never findings.
 const ALLOWLIST: &str = include_str!("../../patterns/allowlist.txt");
 
+/// How much of a label [`Scanner::scan_labelled`] reads: its last this many bytes.
+pub const LABEL_CONTEXT: usize = 64;
+
 /// Internal host-name suffixes used when the builder is given none.
 pub const DEFAULT_INTERNAL_SUFFIXES: [&str; 5] = ["internal", "corp", "intranet", "lan", "private"];
 
@@ -500,12 +503,15 @@ impl Scanner {
         self.findings(&view, candidates)
     }
 
-    /// Finds sensitive data in `text` read as the value of `label`: the scan sees
-    /// `label: text`, so that the label is context (`ssn` makes `536221947` an SSN, as
-    /// a JSON member's key does its value), and returns the findings in `text`, with
-    /// offsets into `text`. A finding that begins in the label and ends in `text` is cut
-    /// to its part in `text`; one wholly in the label is dropped (scan the label itself
-    /// for those).
+    /// Finds sensitive data in `text` read as the value of `label`, as a JSON member's
+    /// key is read before its value: what [`scan`](Scanner::scan) finds in `text` alone,
+    /// and what the label adds as context (`ssn` makes `536221947` an SSN). A label adds
+    /// findings, never removes one: an `exclude` word in it (`sku`, `isbn`) does not hide
+    /// a value found without it. Offsets are into `text`. A finding that begins in the
+    /// label and ends in `text` is cut to its part in `text`; one wholly in the label is
+    /// dropped (scan the label itself for those). Only the last [`LABEL_CONTEXT`] bytes
+    /// of the label are read: context windows are shorter, and a long key over many
+    /// values would otherwise be scanned once per value.
     ///
     /// ```
     /// use privacy_router::scan::Scanner;
@@ -514,20 +520,32 @@ impl Scanner {
     /// assert!(scanner.scan("536221947").is_empty());
     /// let f = scanner.scan_labelled("ssn", "536221947");
     /// assert_eq!((f[0].detector(), f[0].span()), ("us-ssn-undashed", 0..9));
+    /// // An `exclude` word in the label does not hide the card.
+    /// assert_eq!(scanner.scan_labelled("sku", "4539 1488 0343 6467")[0].detector(), "payment-card");
     /// # Ok::<(), privacy_router::scan::BuildError>(())
     /// ```
     pub fn scan_labelled(&self, label: &str, text: &str) -> Vec<Finding> {
+        let mut cut = label.len().saturating_sub(LABEL_CONTEXT);
+        while !label.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let label = &label[cut..];
         let offset = label.len() + 2;
-        let joined = format!("{label}: {text}");
-        self.scan(&joined)
-            .into_iter()
-            .filter(|f| f.end > offset)
-            .map(|mut f| {
-                f.start = f.start.max(offset) - offset;
-                f.end -= offset;
-                f
-            })
-            .collect()
+        let mut findings = self.scan(text);
+        let labelled = self.scan(&format!("{label}: {text}"));
+        findings.extend(
+            labelled
+                .into_iter()
+                .filter(|f| f.end > offset)
+                .map(|mut f| {
+                    f.start = f.start.max(offset) - offset;
+                    f.end -= offset;
+                    f
+                }),
+        );
+        findings.sort_by(|a, b| (a.start, a.end, &a.detector).cmp(&(b.start, b.end, &b.detector)));
+        findings.dedup_by(|a, b| (a.start, a.end, &a.detector) == (b.start, b.end, &b.detector));
+        findings
     }
 
     /// Runs each detector only where it can match: keyword-gated detectors on texts that

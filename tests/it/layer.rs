@@ -478,15 +478,26 @@ async fn structured_values_are_read_with_their_keys_numbers_included() {
         "tools":[{"type":"function","function":{"name":"pick","parameters":{"type":"object",
             "properties":{"card":{"type":"integer","enum":[4539148803436467_u64]}}}}}]})
     .to_string();
+    // Written with an exponent, as a serialiser of floats may write it.
+    let exponent = tool_use(json!({"card_number": 0})).replace(
+        r#""card_number":0"#,
+        r#""card_number":4.539148803436467e15"#,
+    );
     for (path, body) in [
         (
             "/v1/messages",
             tool_use(json!({"card_number": 4539148803436467_u64})),
         ),
+        ("/v1/messages", exponent),
         ("/v1/messages", tool_use(json!({"ssn": "536221947"}))),
         (
             "/v1/messages",
             tool_use(json!({"ids": {"ssn": [536221947]}})),
+        ),
+        // An `exclude` word as the key hides nothing the value alone shows.
+        (
+            "/v1/messages",
+            tool_use(json!({"sku": "4539 1488 0343 6467"})),
         ),
         ("/v1/chat/completions", schema),
     ] {
@@ -498,6 +509,16 @@ async fn structured_values_are_read_with_their_keys_numbers_included() {
     // Short numbers (parameters, counts, token ids) and keys without context stay clean.
     let clean = tool_use(json!({"count": 3, "tokens": [101, 2023, 199_999], "n": 536221947}));
     let a = send(&mut svc, w.request("default", "/v1/messages", clean)).await;
+    assert_eq!(a.json()["served_by"], "external");
+    // A top-level number is an API parameter: a `seed` that passes Luhn is no card.
+    let seeded = json!({"model":"gpt-4o","seed":4539148803436467_u64,
+        "messages":[{"role":"user","content":"hi"}]})
+    .to_string();
+    let a = send(
+        &mut svc,
+        w.request("default", "/v1/chat/completions", seeded),
+    )
+    .await;
     assert_eq!(a.json()["served_by"], "external");
 
     // A redacted number becomes a placeholder string; the body stays valid JSON.
@@ -697,7 +718,7 @@ async fn encodings_are_decoded_or_fail_closed() {
         .encode_utf16()
         .flat_map(u16::to_le_bytes)
         .collect();
-    let mut req = w.request("strict", "/v1/notes", utf16);
+    let mut req = w.request("strict", "/v1/notes", utf16.clone());
     req.headers_mut().insert(
         "content-type",
         "text/plain; charset=UTF-16LE".parse().unwrap(),
@@ -706,6 +727,12 @@ async fn encodings_are_decoded_or_fail_closed() {
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     let message = a.json()["error"]["message"].to_string();
     assert!(message.contains("unsupported-charset"), "{message}");
+    // Undeclared, it is no text either: a NUL between letters.
+    let mut req = w.request("strict", "/v1/notes", utf16);
+    req.headers_mut()
+        .insert("content-type", "text/plain".parse().unwrap());
+    let a = send(&mut svc, req).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert_eq!(w.external.count(), 1, "only the clean request went out");
 }
 
