@@ -123,6 +123,8 @@ struct Context {
     /// The require words, for gating: when none of them occurs anywhere in a text, the
     /// detector cannot report anything in it.
     require: Vec<String>,
+    /// Every word of the three lists, lowercased.
+    all: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -164,6 +166,7 @@ impl Context {
             .map_err(|e| BuildError::detector(id, format!("context words: {e}")))?;
         Ok(Context {
             window: spec.window,
+            all: patterns,
             words,
             kinds,
             has_require: !spec.require.is_empty(),
@@ -281,6 +284,13 @@ impl Detector {
     /// a text that holds none of them). Empty: the detector is structural.
     pub(crate) fn gate_words(&self) -> &[String] {
         gate_words(&self.keywords, &self.context)
+    }
+
+    /// Every word that can make this detector run or change what it reports: its
+    /// keywords and its context words, lowercased.
+    pub(crate) fn words(&self) -> impl Iterator<Item = &str> {
+        let context = self.context.iter().flat_map(|c| c.all.iter());
+        self.keywords.iter().chain(context).map(String::as_str)
     }
 
     /// Finds every accepted value of this detector that starts and ends in `span`;

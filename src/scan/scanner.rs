@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use aho_corasick::AhoCorasick;
+
 use super::detector::{Candidate, Detector, DetectorSpec, parse_pattern_file};
 use super::dictionary::{DictMatcher, Dictionary};
 use super::error::{BuildError, ErrorKind};
@@ -418,6 +420,9 @@ struct Inner {
     dictionaries: Option<DictMatcher>,
     allowlist: Arc<HashSet<Vec<u8>>>,
     min_confidence: f32,
+    /// Every keyword and context word: a label that holds none cannot change what a
+    /// scan of its value finds ([`Scanner::scan_labelled`]).
+    label_words: Option<AhoCorasick>,
 }
 
 impl Scanner {
@@ -473,6 +478,19 @@ impl Scanner {
             .map(|i| (detectors.len() + i) as u32)
             .collect();
         let dict_matcher = DictMatcher::build(dictionaries, &slots)?;
+        let mut words: Vec<&str> = detectors.iter().flat_map(|d| d.words()).collect();
+        words.sort_unstable();
+        words.dedup();
+        let label_words = if words.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&words)
+                    .map_err(|e| BuildError::detector("label-words", e.to_string()))?,
+            )
+        };
         Ok(Scanner {
             inner: Arc::new(Inner {
                 dict_names: dictionaries.iter().map(|d| Arc::clone(&d.name)).collect(),
@@ -485,6 +503,7 @@ impl Scanner {
                 dictionaries: dict_matcher,
                 allowlist,
                 min_confidence,
+                label_words,
             }),
         })
     }
@@ -513,6 +532,14 @@ impl Scanner {
     /// of the label are read: context windows are shorter, and a long key over many
     /// values would otherwise be scanned once per value.
     ///
+    /// # Performance
+    ///
+    /// A label that holds no keyword or context word of any detector (`content`,
+    /// `text`, `arguments`: most of an API's keys) costs nothing: the value is scanned
+    /// once, alone. Any other costs a second scan, of the label and the value together.
+    /// (Scanning every value twice had put the layer's cost for a 4 KB chat body at
+    /// 50.1 µs instead of ~29.)
+    ///
     /// ```
     /// use privacy_router::scan::Scanner;
     ///
@@ -530,8 +557,12 @@ impl Scanner {
             cut += 1;
         }
         let label = &label[cut..];
-        let offset = label.len() + 2;
         let mut findings = self.scan(text);
+        let words = self.inner.label_words.as_ref();
+        if !words.is_some_and(|words| words.is_match(label)) {
+            return findings;
+        }
+        let offset = label.len() + 2;
         let labelled = self.scan(&format!("{label}: {text}"));
         findings.extend(
             labelled
@@ -544,7 +575,15 @@ impl Scanner {
                 }),
         );
         findings.sort_by(|a, b| (a.start, a.end, &a.detector).cmp(&(b.start, b.end, &b.detector)));
-        findings.dedup_by(|a, b| (a.start, a.end, &a.detector) == (b.start, b.end, &b.detector));
+        // The same finding from both scans: the label may have raised its confidence.
+        findings.dedup_by(|later, kept| {
+            let same =
+                (later.start, later.end, &later.detector) == (kept.start, kept.end, &kept.detector);
+            if same {
+                kept.confidence = kept.confidence.max(later.confidence);
+            }
+            same
+        });
         findings
     }
 
@@ -819,6 +858,29 @@ confidence = 0.9
         fn windows_change_no_finding(text in structural_text()) {
             for scanner in &scanners() {
                 proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        /// A label adds findings and never removes one, whatever it says (`sku` and
+        /// `isbn` are exclude words, `ssn` and `phone` require or boost words).
+        #[test]
+        fn a_label_never_removes_a_finding(
+            label in proptest::sample::select(vec!["content", "ssn", "sku", "isbn", "phone", "version", "aws", "x".repeat(100).leak()]),
+            text in structural_text(),
+        ) {
+            let scanner = builtin_all();
+            let labelled = scanner.scan_labelled(label, &text);
+            for f in scanner.scan(&text) {
+                let kept = labelled.iter().any(|l| {
+                    (l.detector(), l.span()) == (f.detector(), f.span()) && l.confidence() >= f.confidence()
+                });
+                proptest::prop_assert!(kept, "{label}: lost {f:?}");
+            }
+            for f in &labelled {
+                proptest::prop_assert!(text.is_char_boundary(f.start()) && text.is_char_boundary(f.end()) && f.end() <= text.len());
             }
         }
     }
