@@ -20,7 +20,7 @@ use crate::policy::{Action, Decision};
 use super::body::{RequestBody, ResponseBody};
 use super::inspect::InspectionReport;
 use super::layer::Config;
-use super::respond::{Refusal, refuse};
+use super::respond::{self, Refusal, refuse};
 use super::service::{Fallback, Step, decorate, prepare};
 
 /// A request body, read up to the limit.
@@ -294,6 +294,7 @@ impl Deadline {
             .extensions()
             .get::<InspectionReport>()
             .map_or(ApiFormat::GenericJson, |r| r.format);
+        let format = respond::error_format(format, request.headers());
         Some(Deadline {
             sleep: Box::pin(tokio::time::sleep(target.timeout())),
             format,

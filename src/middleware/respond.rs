@@ -76,6 +76,17 @@ impl Refusal {
     }
 }
 
+/// The API whose error shape answers a request: a known path's, and for any other path
+/// Anthropic's if the request says it speaks Anthropic's API (`anthropic-version`, which
+/// the Anthropic SDKs send on every call), OpenAI's if not.
+pub(crate) fn error_format(format: ApiFormat, headers: &http::HeaderMap) -> ApiFormat {
+    if !format.is_known_api() && headers.contains_key("anthropic-version") {
+        ApiFormat::AnthropicMessages
+    } else {
+        format
+    }
+}
+
 /// Builds the answer. The message names the team, the detectors and their counts, never
 /// a value.
 pub(crate) fn refuse<B>(
@@ -149,5 +160,36 @@ fn message(
                 "The self-hosted model of team `{team}` is not available (its credentials could not be read)."
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a refusal on a path the layer does not know came in OpenAI's shape to
+    /// Anthropic's SDKs.
+    #[test]
+    fn anthropic_clients_get_anthropic_errors_on_unknown_paths() {
+        let mut headers = http::HeaderMap::new();
+        let unknown = ApiFormat::from_path("/v1/messages/batches");
+        assert_eq!(error_format(unknown, &headers), ApiFormat::GenericJson);
+        headers.insert(
+            "anthropic-version",
+            http::HeaderValue::from_static("2023-06-01"),
+        );
+        assert_eq!(
+            error_format(unknown, &headers),
+            ApiFormat::AnthropicMessages
+        );
+        assert_eq!(
+            error_format(ApiFormat::Text, &headers),
+            ApiFormat::AnthropicMessages
+        );
+        // A known path keeps its own API's shape.
+        assert_eq!(
+            error_format(ApiFormat::OpenAiChat, &headers),
+            ApiFormat::OpenAiChat
+        );
     }
 }

@@ -21,7 +21,7 @@ use super::body::{BoxError, RequestBody, ResponseBody};
 use super::future::{Collected, ResponseFuture};
 use super::inspect::{self, Inspection, InspectionReport};
 use super::layer::Config;
-use super::respond::{Refusal, refuse};
+use super::respond::{self, Refusal, refuse};
 use super::route;
 
 /// Inspects each request, then forwards it (possibly rewritten) to the inner service or
@@ -305,6 +305,8 @@ pub(crate) fn prepare<B, R>(
     collected: Collected<B>,
 ) -> Step<B, R> {
     let format = inspect::format_of(&parts);
+    // The shape of any refusal: the request's format, or Anthropic's if it says so.
+    let shape = respond::error_format(format, &parts.headers);
     let audit = Audit::new(config, &parts);
     let Some(set) = config.policies.current() else {
         if let Some(a) = &audit {
@@ -313,7 +315,7 @@ pub(crate) fn prepare<B, R>(
         }
         return Step::Respond(decorate(
             config,
-            refuse(format, Refusal::NoPolicy, None, Some("no-policy")),
+            refuse(shape, Refusal::NoPolicy, None, Some("no-policy")),
             None,
         ));
     };
@@ -342,7 +344,7 @@ pub(crate) fn prepare<B, R>(
                 let report = InspectionReport::failed(format, kind);
                 a.refused(&team, Some(&decision), &report, None);
             }
-            let refusal = refuse(format, refusal, Some(&decision), Some(kind));
+            let refusal = refuse(shape, refusal, Some(&decision), Some(kind));
             return Step::Respond(decorate(config, refusal, Some(&decision)));
         }
         Collected::TooLarge { prefix, rest } => {
@@ -365,14 +367,14 @@ pub(crate) fn prepare<B, R>(
                 if let Some(a) = &audit {
                     a.refused(&team, Some(&decision), &report, Some("target-unavailable"));
                 }
-                let refusal = refuse(format, Refusal::TargetUnavailable, Some(&decision), None);
+                let refusal = refuse(shape, Refusal::TargetUnavailable, Some(&decision), None);
                 return Step::Respond(decorate(config, refusal, Some(&decision)));
             }
             if let Some(a) = &audit {
                 a.refused(&team, Some(&decision), &report, None);
             }
             let refusal = refuse(
-                format,
+                shape,
                 Refusal::TooLarge,
                 Some(&decision),
                 Some("body-too-large"),
@@ -422,7 +424,7 @@ pub(crate) fn prepare<B, R>(
                     a.refused(&team, Some(&decision), &inspection.report, error);
                 }
                 let refusal = refuse(
-                    format,
+                    shape,
                     Refusal::TargetUnavailable,
                     Some(&decision),
                     inspection.report.error,
@@ -439,12 +441,12 @@ pub(crate) fn prepare<B, R>(
             } else {
                 Refusal::Blocked
             };
-            let refusal = refuse(format, why, Some(&decision), inspection.report.error);
+            let refusal = refuse(shape, why, Some(&decision), inspection.report.error);
             return Step::Respond(decorate(config, refusal, Some(&decision)));
         }
     }
     let gate = audit.as_ref().map(|a| {
-        let fallback = fallback(config, policy, &decision, format, original);
+        let fallback = fallback(config, policy, &decision, shape, original);
         a.forwarded(&team, &decision, &inspection.report, fallback)
     });
     parts.extensions.insert(decision.clone());
