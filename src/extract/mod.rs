@@ -594,8 +594,10 @@ fn is_content_part(format: ApiFormat, nodes: &[Node], node: u32) -> bool {
         |list: &str, content: &str| key(1, list) && index(2) && key(3, content) && index(4);
     match format {
         ApiFormat::OpenAiChat => steps.len() == 5 && part_of("messages", "content"),
+        // A computer call's screenshot is its output itself: `input[i].output`.
         ApiFormat::OpenAiResponses => {
-            steps.len() == 5 && (part_of("input", "content") || part_of("input", "output"))
+            (steps.len() == 5 && (part_of("input", "content") || part_of("input", "output")))
+                || (steps.len() == 4 && key(1, "input") && index(2) && key(3, "output"))
         }
         // A tool result's content holds parts too: `messages[i].content[j].content[k]`.
         ApiFormat::AnthropicMessages => {
@@ -616,6 +618,7 @@ fn media_kind(format: ApiFormat, ty: &str, source_type: Option<&str>) -> Option<
         (ApiFormat::OpenAiResponses, "input_image") => Some("image"),
         (ApiFormat::OpenAiResponses, "input_audio") => Some("audio"),
         (ApiFormat::OpenAiResponses, "input_file") => Some("file"),
+        (ApiFormat::OpenAiResponses, "computer_screenshot") => Some("image"),
         (ApiFormat::AnthropicMessages, "image") => Some("image"),
         // Documents whose source is text (`text`, `content`) are scanned like text.
         (ApiFormat::AnthropicMessages, "document") => {
@@ -768,12 +771,15 @@ mod tests {
         let body = r#"{"model":"gpt-4.1","instructions":"be nice","previous_response_id":"resp_1",
             "input":[{"role":"user","content":[{"type":"input_text","text":"q"},
             {"type":"input_file","file_data":"data:application/pdf;base64,JVBERi0="}]},
-            {"type":"function_call_output","call_id":"c","output":"tool says"}]}"#;
+            {"type":"function_call_output","call_id":"c","output":"tool says"},
+            {"type":"computer_call_output","call_id":"d","output":{"type":"computer_screenshot","file_id":"file-abc"}}]}"#;
         let x = extract(ApiFormat::OpenAiResponses, body.as_bytes()).unwrap();
         let texts: Vec<&str> = x.segments().iter().map(Segment::text).collect();
         assert!(texts.contains(&"be nice") && texts.contains(&"q") && texts.contains(&"tool says"));
+        assert!(!texts.contains(&"file-abc"));
         assert!(x.continues_previous_response());
-        assert_eq!(x.unscannable()[0].kind, "file");
+        let kinds: Vec<&str> = x.unscannable().iter().map(|u| u.kind).collect();
+        assert_eq!(kinds, ["file", "image"]);
     }
 
     #[test]
