@@ -290,11 +290,14 @@ impl Deadline {
             return None;
         }
         let target = decision.target()?;
-        let format = request
-            .extensions()
-            .get::<InspectionReport>()
-            .map_or(ApiFormat::GenericJson, |r| r.format);
-        let format = respond::error_format(format, request.headers());
+        // The shape decided before routing: routing removed `anthropic-version`.
+        let format = match request.extensions().get::<respond::ErrorShape>() {
+            Some(shape) => shape.0,
+            None => request
+                .extensions()
+                .get::<InspectionReport>()
+                .map_or(ApiFormat::GenericJson, |r| r.format),
+        };
         Some(Deadline {
             sleep: Box::pin(tokio::time::sleep(target.timeout())),
             format,

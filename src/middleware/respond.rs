@@ -76,6 +76,12 @@ impl Refusal {
     }
 }
 
+/// The error shape of a forwarded request, kept in its extensions for refusals made
+/// after it was routed (a local model's timeout): routing to a local model removes the
+/// `anthropic-*` headers [`error_format`] reads.
+#[derive(Clone, Copy)]
+pub(crate) struct ErrorShape(pub(crate) ApiFormat);
+
 /// The API whose error shape answers a request: a known path's, and for any other path
 /// Anthropic's if the request says it speaks Anthropic's API (`anthropic-version`, which
 /// the Anthropic SDKs send on every call), OpenAI's if not.

@@ -451,6 +451,7 @@ pub(crate) fn prepare<B, R>(
     });
     parts.extensions.insert(decision.clone());
     parts.extensions.insert(inspection.report);
+    parts.extensions.insert(respond::ErrorShape(shape));
     let body = inspection.rewritten.unwrap_or(body);
     Step::Forward(
         Request::from_parts(parts, RequestBody::full(body)),

@@ -962,6 +962,20 @@ timeout = "300ms"
         .expect("the layer's timeout fired");
     assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(a.json()["error"]["code"], "local_model_timeout");
+
+    // Regression: on a path the layer does not know, an Anthropic client got OpenAI's
+    // shape, because routing had removed the `anthropic-version` the shape is read from.
+    let body = json!({"prompt": PII[0]}).to_string();
+    let req = Request::post(format!("{}/v1/some/other/json", external.url()))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(20), send(&mut svc, req))
+        .await
+        .expect("the layer's timeout fired");
+    assert_eq!(a.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(a.json()["type"], "error", "{:?}", a.body);
     assert_eq!(external.count(), 0);
 }
 
