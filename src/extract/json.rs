@@ -116,16 +116,17 @@ pub(crate) struct Doc {
     pub(crate) is_object: bool,
 }
 
+/// `node` and its ancestors up to the root, nearest first, each with its id.
+pub(crate) fn ancestors(nodes: &[Node], node: u32) -> impl Iterator<Item = (u32, &Node)> {
+    let up = |&at: &u32| Some(nodes[at as usize].parent).filter(|&p| p != NO_PARENT);
+    std::iter::successors(Some(node).filter(|&n| n != NO_PARENT), up)
+        .map(|at| (at, &nodes[at as usize]))
+}
+
 /// The display form of a node's path, such as `messages[2].content[0].text`. Keys longer
 /// than 64 bytes are cut, so a path's length is bounded by the depth limit.
 pub(crate) fn path_of(nodes: &[Node], node: u32) -> String {
-    let mut steps = Vec::new();
-    let mut at = node;
-    while at != NO_PARENT {
-        let n = &nodes[at as usize];
-        steps.push(&n.step);
-        at = n.parent;
-    }
+    let steps: Vec<&Step> = ancestors(nodes, node).map(|(_, n)| &n.step).collect();
     let mut out = String::new();
     for step in steps.iter().rev() {
         match step {

@@ -177,16 +177,11 @@ impl Segment {
         if self.is_key {
             return None;
         }
-        let mut at = self.node;
-        while at != json::NO_PARENT {
-            let node = &self.nodes[at as usize];
-            match &node.step {
-                Step::Key(k) => return Some(k),
-                Step::Index(_) => at = node.parent,
-                Step::Root => return None,
-            }
+        let mut above = json::ancestors(&self.nodes, self.node).map(|(_, n)| &n.step);
+        match above.find(|step| !matches!(step, Step::Index(_))) {
+            Some(Step::Key(k)) => Some(k),
+            _ => None,
         }
-        None
     }
 }
 
@@ -511,14 +506,9 @@ fn is_payload_key(step: &Step) -> bool {
 
 /// The nearest media-part ancestor (or self) of `node`.
 fn media_owner(nodes: &[Node], media: &[Option<&'static str>], node: u32) -> u32 {
-    let mut at = node;
-    while at != json::NO_PARENT {
-        if media[at as usize].is_some() {
-            return at;
-        }
-        at = nodes[at as usize].parent;
-    }
-    node
+    json::ancestors(nodes, node)
+        .find(|&(at, _)| media[at as usize].is_some())
+        .map_or(node, |(at, _)| at)
 }
 
 /// An inline `data:` URL whose payload looks like base64: its decoded content cannot be
@@ -580,12 +570,10 @@ fn media_nodes(format: ApiFormat, doc: &json::Doc) -> Vec<Option<&'static str>> 
 /// the client's own data, which the model reads as text.
 fn is_content_part(format: ApiFormat, nodes: &[Node], node: u32) -> bool {
     // The steps from the root to `node`, as long as the longest shape below.
-    let mut steps: Vec<&Step> = Vec::new();
-    let mut at = node;
-    while at != json::NO_PARENT && steps.len() <= 7 {
-        steps.push(&nodes[at as usize].step);
-        at = nodes[at as usize].parent;
-    }
+    let mut steps: Vec<&Step> = json::ancestors(nodes, node)
+        .take(8)
+        .map(|(_, n)| &n.step)
+        .collect();
     steps.reverse();
     let key = |i: usize, k: &str| matches!(steps.get(i), Some(Step::Key(s)) if &**s == k);
     let index = |i: usize| matches!(steps.get(i), Some(Step::Index(_)));
