@@ -168,10 +168,16 @@ fn first_foldable(text: &str) -> Option<usize> {
     let escape =
         memchr::memchr3_iter(b'\\', b'%', b'&', bytes).find(|&i| decode_escape(text, i).is_some());
     let defanged = memchr::memchr3_iter(b'[', b'(', b'{', bytes).find(|&i| defanged_dot(text, i));
-    let escape = match (escape, defanged) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let broken = memchr::memchr_iter(b'\n', bytes)
+        .map(|i| {
+            if i > 0 && bytes[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            }
+        })
+        .find(|&i| number_break(bytes, i).is_some());
+    let escape = [escape, defanged, broken].into_iter().flatten().min();
     let limit = escape.unwrap_or(bytes.len());
     if !bytes[..limit].is_ascii() {
         let first = bytes[..limit]
@@ -202,6 +208,8 @@ const MAY_FOLD: [bool; 256] = {
     table[b'\\' as usize] = true;
     table[b'%' as usize] = true;
     table[b'&' as usize] = true;
+    table[b'\r' as usize] = true;
+    table[b'\n' as usize] = true;
     table
 };
 
@@ -229,6 +237,11 @@ fn fold_from(text: &str, at: usize) -> Folded {
             .flatten()
         {
             f.push_char(raw, c, i..i + len);
+            i += len;
+        } else if let Some(len) = matches!(b, b'\r' | b'\n')
+            .then(|| number_break(raw, i))
+            .flatten()
+        {
             i += len;
         } else if b < 0x80 {
             f.copy(raw, i..i + 1);
@@ -382,6 +395,27 @@ fn decode_escape(text: &str, i: usize) -> Option<(char, usize)> {
 /// A defanged dot between digits, as threat reports write addresses: `185[.]94`,
 /// `10(.)0`, `1{.}2`. Between letters it is left alone: the email detectors read
 /// `jane at acme[.]com` as written, and code holds `[.]` regex classes.
+/// A line break inside a number, as a wrapped line or a narrow text box leaves it
+/// (`303-776` / `-9868`, `3733-9016-` / `0853`): its length, `\n` or `\r\n`, when a digit
+/// and a separator (` `, `-`, `.`) then a digit meet across it, in either order. The view
+/// drops it, so the number reads as one. A break between bare digits (`12` / `34`) is
+/// kept: lines of numbers are not one number.
+fn number_break(b: &[u8], i: usize) -> Option<usize> {
+    let len = match b.get(i..) {
+        Some([b'\r', b'\n', ..]) => 2,
+        Some([b'\n', ..]) => 1,
+        _ => return None,
+    };
+    let (before, after) = (&b[..i], &b[i + len..]);
+    let sep = |x: &u8| matches!(x, b' ' | b'-' | b'.');
+    let digit = |x: Option<&u8>| x.is_some_and(u8::is_ascii_digit);
+    let sep_first = before.last().is_some_and(sep)
+        && digit(before.len().checked_sub(2).map(|k| &before[k]))
+        && digit(after.first());
+    let sep_after = digit(before.last()) && after.first().is_some_and(sep) && digit(after.get(1));
+    (sep_first || sep_after).then_some(len)
+}
+
 fn defanged_dot(text: &str, i: usize) -> bool {
     let b = text.as_bytes();
     let close = match b[i] {
@@ -463,6 +497,23 @@ mod tests {
             .collect();
         assert_eq!(view(&format!("a\u{E0001}{smuggled}\u{E007F}")), "aghp_x");
         assert_eq!(view("ghp\u{0301}_x\u{FE0F}y\u{E0100}"), "ghp_xy");
+        // A number wrapped across lines, a separator on one side of the break.
+        assert_eq!(view("call 303-776\n-9868 now"), "call 303-776-9868 now");
+        assert_eq!(view("3733-9016-\r\n0853"), "3733-9016-0853");
+        assert_eq!(view("a 12.\n5"), "a 12.5");
+    }
+
+    #[test]
+    fn lines_of_numbers_stay_apart() {
+        for text in [
+            "id\n12\n34\n",
+            "total 12\n\n-34",
+            "12 \n 34",
+            "- 1\n- 2",
+            "x-\n5",
+        ] {
+            assert!(!View::new(text).is_folded(), "{text:?}");
+        }
     }
 
     /// The map as it was kept before runs, one original span per view byte: the oracle
@@ -472,6 +523,10 @@ mod tests {
         let (mut bytes, mut map) = (Vec::new(), Vec::new());
         let mut i = 0;
         while i < raw.len() {
+            if let Some(len) = number_break(raw, i) {
+                i += len;
+                continue;
+            }
             let (c, len) = if matches!(raw[i], b'[' | b'(' | b'{') && defanged_dot(text, i) {
                 ('.', 3)
             } else if let Some(escape) = decode_escape(text, i) {
@@ -504,7 +559,7 @@ mod tests {
             pieces in proptest::collection::vec(proptest::sample::select(vec![
                 "a", "7", " ", "(", "[.]", "(.)", "{.}", "\\u0040", "%40", "&#64;", "&amp;",
                 "\\n", "%", "&", "４", "\u{200B}", "\u{2014}", "é", "東", "\u{00A0}", "😀",
-                "\u{0301}", "\u{E0067}", "\u{FE0F}",
+                "\u{0301}", "\u{E0067}", "\u{FE0F}", "\n", "\r\n", "-", ".",
             ]), 0..40),
             cut in proptest::collection::vec((0usize..200, 0usize..200), 8),
         ) {

@@ -352,7 +352,7 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
             alternation.join("|")
         ),
         keywords: suffixes.iter().map(|s| format!(".{s}")).collect(),
-        validator: None,
+        validator: Some("hostname".to_string()),
         min_entropy: None,
         confidence: 0.8,
         default: true,

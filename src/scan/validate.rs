@@ -43,6 +43,8 @@ pub(crate) enum Validator {
     Date,
     NotPlaceholder,
     CredentialUrl,
+    Hostname,
+    NotSequence,
 }
 
 impl Validator {
@@ -73,6 +75,8 @@ impl Validator {
             "base64_secret" => Base64Secret,
             "email" => Email,
             "ipv4_public" => Ipv4Public,
+            "hostname" => Hostname,
+            "not_sequence" => NotSequence,
             "ipv6_public" => Ipv6Public,
             "mac" => Mac,
             "phone" => Phone,
@@ -150,6 +154,8 @@ impl Validator {
             Date => date(v),
             NotPlaceholder => !is_placeholder(v),
             CredentialUrl => credential_url(v),
+            Hostname => hostname_ends(hay, end),
+            NotSequence => !is_numeric_placeholder(v),
         }
     }
 }
@@ -192,6 +198,24 @@ pub(crate) fn digits(v: &[u8]) -> Digits {
 
 fn all_same(d: &[u8]) -> bool {
     d.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Whether a value that has six digits or more has digits that are a stand-in:
+/// `123456789`, `987654321`, `000000`. Form hints and examples use them; no issuer does.
+fn is_numeric_placeholder(v: &[u8]) -> bool {
+    let d = digits(v);
+    d.len() >= 6 && (all_same(&d) || is_sequence(&d))
+}
+
+/// Whether the host name ends at `end`: `db.corp` in `db.corp-site.example.org` or
+/// `db.corp.example.org` does not.
+fn hostname_ends(hay: &[u8], end: usize) -> bool {
+    let label = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+    match hay.get(end) {
+        Some(b'.') => !hay.get(end + 1).is_some_and(label),
+        Some(b) => !label(b),
+        None => true,
+    }
 }
 
 /// `0123456789`-style runs, up or down.
@@ -685,8 +709,119 @@ fn bech32(s: &[u8]) -> bool {
 fn eth_address(v: &[u8]) -> bool {
     let hex = v.strip_prefix(b"0x").or_else(|| v.strip_prefix(b"0X"));
     match hex {
-        Some(h) => h.len() == 40 && h.iter().all(u8::is_ascii_hexdigit) && !all_same(h),
+        Some(h) => h.len() == 40 && h.iter().all(u8::is_ascii_hexdigit) && !all_same(h) && eip55(h),
         None => false,
+    }
+}
+
+/// The EIP-55 checksum of 40 hex digits: all one case carries none; in mixed case, a
+/// letter is upper case exactly where the Keccak-256 of the lowercase address has a
+/// nibble of 8 or more. A mixed-case address that fails it is a typo or not an address.
+fn eip55(hex: &[u8]) -> bool {
+    let upper = hex.iter().any(u8::is_ascii_uppercase);
+    let lower = hex.iter().any(u8::is_ascii_lowercase);
+    if !(upper && lower) {
+        return true;
+    }
+    let hash = keccak256(&hex.to_ascii_lowercase());
+    hex.iter().enumerate().all(|(i, &c)| {
+        let nibble = (hash[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0xf;
+        !c.is_ascii_alphabetic() || c.is_ascii_uppercase() == (nibble >= 8)
+    })
+}
+
+/// Keccak-256 as Ethereum uses it (the original padding, not SHA-3's).
+fn keccak256(data: &[u8]) -> [u8; 32] {
+    const RATE: usize = 136;
+    let mut state = [0u64; 25];
+    let mut absorb = |block: &[u8; RATE]| {
+        for (lane, word) in state.iter_mut().zip(block.chunks_exact(8)) {
+            *lane ^= u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        }
+        keccak_f(&mut state);
+    };
+    let mut blocks = data.chunks_exact(RATE);
+    for block in &mut blocks {
+        absorb(block.try_into().expect("a whole block"));
+    }
+    let rest = blocks.remainder();
+    let mut last = [0u8; RATE];
+    last[..rest.len()].copy_from_slice(rest);
+    last[rest.len()] ^= 0x01;
+    last[RATE - 1] ^= 0x80;
+    absorb(&last);
+    let mut out = [0u8; 32];
+    for (chunk, lane) in out.chunks_exact_mut(8).zip(state) {
+        chunk.copy_from_slice(&lane.to_le_bytes());
+    }
+    out
+}
+
+/// The Keccak-f[1600] permutation (FIPS 202, section 3).
+fn keccak_f(a: &mut [u64; 25]) {
+    const RC: [u64; 24] = [
+        0x0000000000000001,
+        0x0000000000008082,
+        0x800000000000808a,
+        0x8000000080008000,
+        0x000000000000808b,
+        0x0000000080000001,
+        0x8000000080008081,
+        0x8000000000008009,
+        0x000000000000008a,
+        0x0000000000000088,
+        0x0000000080008009,
+        0x000000008000000a,
+        0x000000008000808b,
+        0x800000000000008b,
+        0x8000000000008089,
+        0x8000000000008003,
+        0x8000000000008002,
+        0x8000000000000080,
+        0x000000000000800a,
+        0x800000008000000a,
+        0x8000000080008081,
+        0x8000000000008080,
+        0x0000000080000001,
+        0x8000000080008008,
+    ];
+    // Rho's rotations and pi's lane order, walked as one cycle from lane 1.
+    const ROTATE: [u32; 24] = [
+        1, 3, 6, 10, 15, 21, 28, 36, 45, 55, 2, 14, 27, 41, 56, 8, 25, 43, 62, 18, 39, 61, 20, 44,
+    ];
+    const LANE: [usize; 24] = [
+        10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4, 15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1,
+    ];
+    for rc in RC {
+        let mut c = [0u64; 5];
+        for (x, c) in c.iter_mut().enumerate() {
+            *c = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+        }
+        for x in 0..5 {
+            let d = c[(x + 4) % 5] ^ c[(x + 1) % 5].rotate_left(1);
+            for y in 0..5 {
+                a[5 * y + x] ^= d;
+            }
+        }
+        let mut carry = a[1];
+        for (&lane, &r) in LANE.iter().zip(&ROTATE) {
+            let next = a[lane];
+            a[lane] = carry.rotate_left(r);
+            carry = next;
+        }
+        for y in 0..5 {
+            let row = [
+                a[5 * y],
+                a[5 * y + 1],
+                a[5 * y + 2],
+                a[5 * y + 3],
+                a[5 * y + 4],
+            ];
+            for x in 0..5 {
+                a[5 * y + x] = row[x] ^ (!row[(x + 1) % 5] & row[(x + 2) % 5]);
+            }
+        }
+        a[0] ^= rc;
     }
 }
 
@@ -842,6 +977,10 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
     if after == Some(b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit) {
         return false;
     }
+    // A pre-release suffix makes it a version: `10.0.0.1-beta`, `1.2.3.4-rc1`.
+    if after == Some(b'-') && hay.get(end + 1).is_some_and(u8::is_ascii_alphabetic) {
+        return false;
+    }
     let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
         return false;
     };
@@ -851,7 +990,8 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
     let [a, b, c, _] = ip.octets();
     let bits = u32::from(ip);
     let netmask = bits != 0 && bits.leading_ones() + bits.trailing_zeros() == 32 && a == 255;
-    !(ip.is_loopback()
+    !(is_registry_range(ip, prefix_len(&hay[end..]))
+        || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_link_local()
         || ip.is_multicast()
@@ -864,9 +1004,38 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
         || (a, b, c) == (203, 0, 113))
 }
 
+/// The prefix length of CIDR notation at the start of `rest` (`/12`), if any.
+fn prefix_len(rest: &[u8]) -> Option<u32> {
+    let digits = rest.strip_prefix(b"/")?;
+    let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    let len: u32 = std::str::from_utf8(&digits[..n.min(2)])
+        .ok()?
+        .parse()
+        .ok()?;
+    (n <= 2 && len <= 32).then_some(len)
+}
+
+/// A whole private or shared range as the registry defines it (`10.0.0.0/8`,
+/// `172.16.0.0/12`, `192.168.0.0/16`, `100.64.0.0/10`): it names every such network, so
+/// none of yours. A subnet of one (`172.16.40.0/24`) is a finding.
+fn is_registry_range(ip: std::net::Ipv4Addr, prefix: Option<u32>) -> bool {
+    const RANGES: [([u8; 4], u32); 4] = [
+        ([10, 0, 0, 0], 8),
+        ([172, 16, 0, 0], 12),
+        ([192, 168, 0, 0], 16),
+        ([100, 64, 0, 0], 10),
+    ];
+    prefix.is_some_and(|p| RANGES.contains(&(ip.octets(), p)))
+}
+
 fn ipv6_public(hay: &[u8], start: usize, end: usize) -> bool {
+    // Not part of a longer colon-hex run, such as a certificate fingerprint.
     let after = hay.get(end).copied();
     if matches!(after, Some(b':' | b'.')) && hay.get(end + 1).is_some_and(u8::is_ascii_hexdigit) {
+        return false;
+    }
+    let before = start.checked_sub(1).map(|i| hay[i]);
+    if before == Some(b':') && start >= 2 && hay[start - 2].is_ascii_hexdigit() {
         return false;
     }
     let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
@@ -1114,6 +1283,34 @@ mod tests {
 
     fn ok(v: Validator, s: &str) -> bool {
         v.check(s.as_bytes(), 0, s.len())
+    }
+
+    #[test]
+    fn keccak_and_eip55() {
+        let hex = |h: [u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(keccak256(b"")),
+            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+        );
+        // Longer than one block (136 bytes).
+        assert_eq!(
+            hex(keccak256(&[b'a'; 200])),
+            "96ea54061def936c4be90b518992fdc6f12f535068a256229aca54267b4d084d"
+        );
+        // EIP-55's own examples.
+        for good in [
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+            "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+            "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+        ] {
+            assert!(ok(Validator::EthAddress, good), "{good}");
+            assert!(ok(Validator::EthAddress, &good.to_ascii_lowercase()));
+        }
+        assert!(!ok(
+            Validator::EthAddress,
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"
+        ));
     }
 
     #[test]
