@@ -97,6 +97,12 @@ pub(crate) struct Detector {
     /// detector is searched only at and just before where the keyword pass saw them
     /// (`analysis.rs`).
     pub(crate) lead: Option<usize>,
+    /// For a detector whose context requires words near a value, each of which holds one
+    /// of its gate words, and whose matches are bounded: how far from an occurrence of a
+    /// gate word an accepted match can lie (`window + max_len`). The scanner searches
+    /// such a detector only there, and in the table rows under a header that holds one
+    /// ([`Detector::find_near`]).
+    pub(crate) reach: Option<usize>,
     /// The validator's check of digits, when it may judge a whole match before the value
     /// group is resolved: the match holds no digit outside the value (`analysis.rs`).
     prevalidate: Option<fn(&[u8]) -> bool>,
@@ -181,20 +187,31 @@ impl Context {
     /// Which kinds of word occur as whole words in `hay[range]`. Word boundaries are
     /// judged on `hay`: a word cut by the window's edge (`sup|port`) is not `port`.
     fn scan(&self, hay: &[u8], range: std::ops::Range<usize>, near: &mut Near) {
-        let is_word = |b: u8| b.is_ascii_alphanumeric();
-        let offset = range.start;
-        for m in self.words.find_overlapping_iter(&hay[range]) {
-            let (s, e) = (m.start() + offset, m.end() + offset);
-            let left = s == 0 || !is_word(hay[s]) || !is_word(hay[s - 1]);
-            let right = e == hay.len() || !is_word(hay[e - 1]) || !is_word(hay[e]);
-            if left && right {
-                match self.kinds[m.pattern().as_usize()] {
-                    WordKind::Require => near.require = true,
-                    WordKind::Boost => near.boost = true,
-                    WordKind::Exclude => near.exclude = true,
-                }
+        for (kind, _) in self.whole_words(hay, range) {
+            match kind {
+                WordKind::Require => near.require = true,
+                WordKind::Boost => near.boost = true,
+                WordKind::Exclude => near.exclude = true,
             }
         }
+    }
+
+    /// The context words that occur as whole words in `hay[range]`, with their spans.
+    fn whole_words<'h>(
+        &'h self,
+        hay: &'h [u8],
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (WordKind, std::ops::Range<usize>)> + 'h {
+        let is_word = |b: u8| b.is_ascii_alphanumeric();
+        let offset = range.start;
+        self.words
+            .find_overlapping_iter(&hay[range])
+            .filter_map(move |m| {
+                let (s, e) = (m.start() + offset, m.end() + offset);
+                let left = s == 0 || !is_word(hay[s]) || !is_word(hay[s - 1]);
+                let right = e == hay.len() || !is_word(hay[e - 1]) || !is_word(hay[e]);
+                (left && right).then(|| (self.kinds[m.pattern().as_usize()], s..e))
+            })
     }
 }
 
@@ -254,6 +271,20 @@ impl Detector {
             .map(|k| k.to_ascii_lowercase())
             .collect();
         let lead = analysis::keyword_lead(&hir, gate_words(&keywords, &context));
+        let reach = match (&context, max_len) {
+            // A pattern that can match empty is left whole: an empty match moves the
+            // whole-text iteration on by one byte, not to its end.
+            (Some(ctx), Some(len))
+                if ctx.has_require
+                    && lead.is_none()
+                    && hir.properties().minimum_len() > Some(0) =>
+            {
+                let gate = gate_words(&keywords, &context);
+                let gated = |w: &String| gate.iter().any(|k| w.contains(k.as_str()));
+                ctx.require.iter().all(gated).then_some(ctx.window + len)
+            }
+            _ => None,
+        };
         let prevalidate = validator
             .and_then(Validator::on_digits)
             .filter(|_| value_group.is_some() && analysis::digits_only_in_value(&hir));
@@ -265,6 +296,7 @@ impl Detector {
             regex,
             max_len,
             lead,
+            reach,
             prevalidate,
             value_group,
             keywords,
@@ -304,27 +336,101 @@ impl Detector {
         min_confidence: f32,
         out: &mut Vec<Candidate>,
     ) {
-        self.values(hay, span, true, |start, end| {
+        self.values(hay, span, usize::MAX, true, |start, end| {
             self.consider(index, hay, start, end, allowlist, min_confidence, out)
         });
     }
 
+    /// What [`Detector::find`] finds over all of `hay`, for a detector with a
+    /// [`reach`](Self::reach), searched only in `near`: sorted, disjoint spans that hold
+    /// every match it can accept.
+    ///
+    /// The whole-text iteration is leftmost-first, and each match decides where the next
+    /// search starts, so a search may not simply begin at a span's start: its first match
+    /// could overlap one that the whole-text iteration found before it. A search begins
+    /// where the two agree: where the previous span's search left off, or at a point `q`
+    /// at which no match starts in the next `max_len` bytes. A whole-text match that
+    /// began before `q` has ended by then, and no match starts between `q` and there, so
+    /// the whole-text iteration comes to the same first match after `q`. Otherwise `q`
+    /// steps back by `max_len`.
+    ///
+    /// Every search is cut `max_len` past what it needs: a match that starts before a
+    /// point ends within `max_len` of it, and look-around still sees the whole text, so
+    /// the cut changes no match that matters and a search never runs on to the end.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn find_near(
+        &self,
+        index: u32,
+        hay: &[u8],
+        near: &[std::ops::Range<usize>],
+        allowlist: &HashSet<Vec<u8>>,
+        min_confidence: f32,
+        out: &mut Vec<Candidate>,
+    ) {
+        let Some(len) = self.max_len else {
+            return self.find(index, hay, 0..hay.len(), allowlist, min_confidence, out);
+        };
+        let cut = |end: usize| (end + len).min(hay.len());
+        // Where the whole-text iteration is known to stand: its next match is the first
+        // match at or after this point.
+        let mut synced = 0;
+        for span in near {
+            if span.end <= synced {
+                continue;
+            }
+            let mut q = span.start.max(synced);
+            while q > synced {
+                let probe = Input::new(hay).span(q..cut(q + len));
+                match self.regex.search(&probe) {
+                    Some(m) if m.start() < q + len => q = q.saturating_sub(len).max(synced),
+                    _ => break,
+                }
+            }
+            let resume = self.values(hay, q..cut(span.end), span.end, true, |start, end| {
+                self.consider(index, hay, start, end, allowlist, min_confidence, out)
+            });
+            // No match starts between `resume` and the span's end.
+            synced = resume.max(span.end);
+        }
+    }
+
+    /// Whether the gate word at `hay[at..at + len]` lies inside a whole require word:
+    /// only then can it make a value near it count ([`Detector::find_near`]). `tel` in
+    /// `hotel` or `telemetry` cannot.
+    pub(crate) fn gate_in_require_word(&self, hay: &[u8], at: usize, len: usize) -> bool {
+        let Some(ctx) = &self.context else {
+            return false;
+        };
+        let longest = ctx.require.iter().map(String::len).max().unwrap_or(0);
+        let range = at.saturating_sub(longest)..(at + len + longest).min(hay.len());
+        ctx.whole_words(hay, range)
+            .any(|(kind, w)| kind == WordKind::Require && w.start <= at && at + len <= w.end)
+    }
+
     /// Calls `each` with the value span (the `v` group, or the whole match) of every match
     /// in `span`, leftmost-first, except, with `prevalidate`, those whose digits the
-    /// validator rejects (without: what that shortcut must never change).
+    /// validator rejects (without: what that shortcut must never change). Stops before
+    /// the first match that starts at or after `stop`. Returns where the iteration
+    /// stands: the end of the last match before `stop`, or the span's start.
     pub(crate) fn values(
         &self,
         hay: &[u8],
         span: std::ops::Range<usize>,
+        stop: usize,
         prevalidate: bool,
         mut each: impl FnMut(usize, usize),
-    ) {
+    ) -> usize {
+        let mut resume = span.start;
         let input = Input::new(hay).span(span);
         let Some(g) = self.value_group else {
             for m in self.regex.find_iter(input) {
+                if m.start() >= stop {
+                    break;
+                }
+                resume = m.end();
                 each(m.start(), m.end());
             }
-            return;
+            return resume;
         };
         match self.prevalidate.filter(|_| prevalidate) {
             Some(verdict) => {
@@ -333,6 +439,10 @@ impl Detector {
                 // The groups are then resolved within the match, which finds it again.
                 let mut caps = self.regex.create_captures();
                 for m in self.regex.find_iter(input) {
+                    if m.start() >= stop {
+                        break;
+                    }
+                    resume = m.end();
                     if !verdict(&validate::digits(&hay[m.range()])) {
                         continue;
                     }
@@ -345,12 +455,19 @@ impl Detector {
             }
             None => {
                 for caps in self.regex.captures_iter(input) {
+                    if let Some(m) = caps.get_match() {
+                        if m.start() >= stop {
+                            break;
+                        }
+                        resume = m.end();
+                    }
                     if let Some(v) = value_span(&caps, g) {
                         each(v.start, v.end);
                     }
                 }
             }
         }
+        resume
     }
 
     /// Keeps the value at `hay[start..end]` if it is accepted with enough confidence.
@@ -499,7 +616,7 @@ fn gate_words<'a>(keywords: &'a [String], context: &'a Option<Context>) -> &'a [
 }
 
 /// How many lines above a table cell its header may be.
-const HEADER_LINES: usize = 64;
+pub(crate) const HEADER_LINES: usize = 64;
 
 /// For a value that is a whole cell of a delimited table (`,`, `;`, tab or `|`), the span of
 /// its column's header: the same cell of the first line of the block of lines above that

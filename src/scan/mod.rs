@@ -44,6 +44,7 @@ mod dictionary;
 mod error;
 mod finding;
 mod keywords;
+mod near;
 mod normalize;
 mod scanner;
 mod structural;

@@ -168,7 +168,12 @@ fn first_foldable(text: &str) -> Option<usize> {
     let escape =
         memchr::memchr3_iter(b'\\', b'%', b'&', bytes).find(|&i| decode_escape(text, i).is_some());
     let defanged = memchr::memchr3_iter(b'[', b'(', b'{', bytes).find(|&i| defanged_dot(text, i));
+    // Most line breaks have neither a digit nor a separator after them: checked first.
     let broken = memchr::memchr_iter(b'\n', bytes)
+        .filter(|&i| {
+            let next = bytes.get(i + 1).copied().unwrap_or(b'\n');
+            next.is_ascii_digit() || SEPARATOR[next as usize]
+        })
         .map(|i| {
             if i > 0 && bytes[i - 1] == b'\r' {
                 i - 1
@@ -400,6 +405,14 @@ fn decode_escape(text: &str, i: usize) -> Option<(char, usize)> {
 /// and a separator (` `, `-`, `.`) then a digit meet across it, in either order. The view
 /// drops it, so the number reads as one. A break between bare digits (`12` / `34`) is
 /// kept: lines of numbers are not one number.
+const SEPARATOR: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b' ' as usize] = true;
+    table[b'-' as usize] = true;
+    table[b'.' as usize] = true;
+    table
+};
+
 fn number_break(b: &[u8], i: usize) -> Option<usize> {
     let len = match b.get(i..) {
         Some([b'\r', b'\n', ..]) => 2,
@@ -407,7 +420,7 @@ fn number_break(b: &[u8], i: usize) -> Option<usize> {
         _ => return None,
     };
     let (before, after) = (&b[..i], &b[i + len..]);
-    let sep = |x: &u8| matches!(x, b' ' | b'-' | b'.');
+    let sep = |x: &u8| SEPARATOR[*x as usize];
     let digit = |x: Option<&u8>| x.is_some_and(u8::is_ascii_digit);
     let sep_first = before.last().is_some_and(sep)
         && digit(before.len().checked_sub(2).map(|k| &before[k]))

@@ -11,6 +11,7 @@ use super::dictionary::{DictMatcher, Dictionary};
 use super::error::{BuildError, ErrorKind};
 use super::finding::{Category, Finding};
 use super::keywords::Keywords;
+use super::near::{self, Lines};
 use super::normalize::View;
 use super::structural::StructuralPass;
 
@@ -415,6 +416,10 @@ struct Inner {
     /// For each keyword pattern, the anchored detectors it gates: their matches start
     /// where it occurs or, by their `lead`, just before.
     anchored_owners: Vec<Vec<u32>>,
+    /// For each keyword pattern, the detectors it gates that are searched only near its
+    /// occurrences (their [`reach`](Detector::reach)), and its length.
+    near_owners: Vec<Vec<u32>>,
+    keyword_lens: Vec<usize>,
     structural: Option<StructuralPass>,
     structural_owners: Vec<u32>,
     dictionaries: Option<DictMatcher>,
@@ -457,13 +462,18 @@ impl Scanner {
                 keyword_owners[slot].push(i as u32);
             }
         }
-        let anchored_owners = keyword_owners
-            .iter()
-            .map(|owners| {
-                let anchored = |&d: &u32| detectors[d as usize].lead.is_some();
-                owners.iter().copied().filter(anchored).collect()
-            })
-            .collect();
+        let owners_where = |keep: fn(&Detector) -> bool| -> Vec<Vec<u32>> {
+            keyword_owners
+                .iter()
+                .map(|owners| {
+                    let kept = |&d: &u32| keep(&detectors[d as usize]);
+                    owners.iter().copied().filter(kept).collect()
+                })
+                .collect()
+        };
+        let anchored_owners = owners_where(|d| d.lead.is_some());
+        let near_owners = owners_where(|d| d.reach.is_some());
+        let keyword_lens = keyword_list.iter().map(|k| k.len()).collect();
         let keywords = if keyword_list.is_empty() {
             None
         } else {
@@ -498,6 +508,8 @@ impl Scanner {
                 keywords,
                 keyword_owners,
                 anchored_owners,
+                near_owners,
+                keyword_lens,
                 structural,
                 structural_owners,
                 dictionaries: dict_matcher,
@@ -640,6 +652,8 @@ impl Scanner {
         let mut seen = vec![false; inner.keyword_owners.len()];
         // (detector, start) for each place where an anchored detector's match may start.
         let mut starts: Vec<(u32, usize)> = Vec::new();
+        // (keyword, start) of the keywords that gate detectors searched near them.
+        let mut near_hits: Vec<(usize, usize)> = Vec::new();
         keywords.occurrences(hay, |k, at| {
             if !std::mem::replace(&mut seen[k], true) {
                 for &d in &inner.keyword_owners[k] {
@@ -650,9 +664,13 @@ impl Scanner {
                 let lead = inner.detectors[d as usize].lead.unwrap_or(0);
                 starts.extend((at.saturating_sub(lead)..=at).map(|s| (d, s)));
             }
+            if !inner.near_owners[k].is_empty() {
+                near_hits.push((k, at));
+            }
         });
         starts.sort_unstable();
         starts.dedup();
+        let mut lines = Lines::new(hay);
         for (i, d) in inner.detectors.iter().enumerate() {
             if !run[i] {
                 continue;
@@ -663,6 +681,14 @@ impl Scanner {
                 let to = starts.partition_point(|&(o, _)| o <= index);
                 let at = starts[from..to].iter().map(|&(_, s)| s);
                 d.find_at(index, hay, at, allow, min, out);
+            } else if let (Some(reach), Some(max_len)) = (d.reach, d.max_len) {
+                let occurrences = near_hits
+                    .iter()
+                    .filter(|&&(k, _)| inner.near_owners[k].contains(&index))
+                    .map(|&(k, at)| (at, inner.keyword_lens[k]))
+                    .filter(|&(at, len)| d.gate_in_require_word(hay, at, len));
+                let near = near::windows(&mut lines, occurrences, reach, max_len);
+                d.find_near(index, hay, &near, allow, min, out);
             } else {
                 d.find(index, hay, 0..hay.len(), allow, min, out);
             }
@@ -712,7 +738,7 @@ impl Scanner {
         for (i, d) in inner.detectors.iter().enumerate() {
             if gated[i] {
                 let (allow, min) = (&*inner.allowlist, inner.min_confidence);
-                d.values(hay, 0..hay.len(), false, |start, end| {
+                d.values(hay, 0..hay.len(), usize::MAX, false, |start, end| {
                     d.consider(i as u32, hay, start, end, allow, min, &mut candidates)
                 });
             }
@@ -974,17 +1000,121 @@ confidence = 0.9
         ALL.get_or_init(|| Scanner::builder().all_builtin(true).build().unwrap())
     }
 
+    /// A team detector whose matches overlap in runs of digits, so that where a search
+    /// starts changes what it finds: the near search must start where the whole-text
+    /// iteration would be.
+    const TEAM_NEAR: &str = r#"
+[[detector]]
+id = "team-near"
+category = "pii"
+description = "Three digits near the word code"
+regex = '\d{3}'
+keywords = ["code"]
+confidence = 0.9
+[detector.context]
+window = 6
+require = ["code", "zip code"]
+"#;
+
+    /// Text with the words that near-searched detectors need, numbers of their lengths,
+    /// table rows under headers, and stretches long enough to keep windows apart.
+    fn near_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            proptest::sample::select(vec![
+                "phone",
+                "Mobile",
+                "tel",
+                "ssn",
+                "passport",
+                "aadhaar",
+                "nhs",
+                "tfn",
+                "code",
+                "zip code",
+                "aws",
+                "secret_access_key",
+                "order",
+            ])
+            .prop_map(str::to_string),
+            proptest::sample::select(vec![" ", ", ", ",", ";", "|", "\n", ": ", "\t", " x ",])
+                .prop_map(str::to_string),
+            "[0-9]{3,13}",
+            "[2-9][0-9]{9}",
+            Just("4157730192".to_string()),
+            Just("536221947".to_string()),
+            Just("943 476 5919".to_string()),
+            Just("C01X00T47".to_string()),
+            Just("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE1".to_string()),
+            "[a-z ]{40,120}",
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+        #[test]
+        fn near_windows_change_no_finding(text in near_text()) {
+            static TEAM: OnceLock<Scanner> = OnceLock::new();
+            let team = TEAM.get_or_init(|| {
+                Scanner::builder().detectors_toml("team.toml", TEAM_NEAR).build().unwrap()
+            });
+            for scanner in [builtin_all(), team] {
+                proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
+            }
+        }
+    }
+
+    /// The team detector above is searched near its word, and its overlapping matches
+    /// come out as the whole-text iteration makes them: `123`, `456` in `1234567`.
+    #[test]
+    fn near_search_starts_where_the_whole_text_iteration_is() {
+        let team = Scanner::builder()
+            .detectors_toml("team.toml", TEAM_NEAR)
+            .build()
+            .unwrap();
+        assert!(team.inner.detectors.iter().any(|d| d.reach.is_some()));
+        let filler = "x ".repeat(60);
+        let text = format!("1234567{filler}89 code 1234567");
+        assert_eq!(team.scan(&text), team.scan_plain(&text));
+        let spans: Vec<&str> = team.scan(&text).iter().map(|f| &text[f.span()]).collect();
+        assert_eq!(spans, ["123"]);
+        // A value 30 rows under its column's header, far beyond the word's reach.
+        let csv = format!("name,mobile\n{}Ravi,9818204471\n", "a,b\n".repeat(30));
+        let found = builtin_all().scan(&csv);
+        assert!(
+            found.iter().any(|f| f.detector() == "phone-bare"),
+            "{found:?}"
+        );
+        assert_eq!(found, builtin_all().scan_plain(&csv));
+    }
+
+    /// The keyword-gated detectors searched only near their words: each needs a context
+    /// word near its values that holds one of its keywords, and has bounded matches.
+    #[test]
+    fn keyword_detectors_searched_near_their_words() {
+        let ids: Vec<&str> = builtin_all()
+            .inner
+            .detectors
+            .iter()
+            .filter(|d| d.reach.is_some())
+            .map(|d| &*d.id)
+            .collect();
+        insta::assert_snapshot!(ids.join("\n"));
+    }
+
     /// The keyword-gated detectors searched over the whole text, because their matches
-    /// are not shown to begin with a keyword. A detector that joins this list has either
-    /// context keywords (a finding needs the word nearby) or a keyword list that misses a
-    /// branch of its pattern: `access.key` was such a gap.
+    /// are not shown to begin with a keyword, nor to lie near one. A detector that joins
+    /// this list has either a keyword list that misses a branch of its pattern
+    /// (`access.key` was such a gap), or context words that hold none of its keywords,
+    /// or unbounded matches.
     #[test]
     fn keyword_detectors_searched_over_the_whole_text() {
         let ids: Vec<&str> = builtin_all()
             .inner
             .detectors
             .iter()
-            .filter(|d| d.lead.is_none() && !d.gate_words().is_empty())
+            .filter(|d| d.lead.is_none() && d.reach.is_none() && !d.gate_words().is_empty())
             .map(|d| &*d.id)
             .collect();
         insta::assert_snapshot!(ids.join("\n"));
