@@ -550,7 +550,8 @@ impl Detector {
     ) -> Option<f32> {
         let v = &hay[start..end];
         if let Some(validator) = self.validator
-            && !validator.check(hay, start, end)
+            && (!validator.check(hay, start, end)
+                || (validator.is_numeric() && validate::spans_rows(hay, start, end)))
         {
             return None;
         }

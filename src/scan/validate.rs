@@ -45,6 +45,7 @@ pub(crate) enum Validator {
     CredentialUrl,
     Hostname,
     NotSequence,
+    SpokenEmail,
 }
 
 impl Validator {
@@ -77,6 +78,7 @@ impl Validator {
             "ipv4_public" => Ipv4Public,
             "hostname" => Hostname,
             "not_sequence" => NotSequence,
+            "spoken_email" => SpokenEmail,
             "ipv6_public" => Ipv6Public,
             "mac" => Mac,
             "phone" => Phone,
@@ -151,11 +153,17 @@ impl Validator {
             Ipv6Public => ipv6_public(hay, start, end),
             Mac => mac(v),
             Phone => phone(v),
-            Date => date(v),
+            Date => date(v) && !followed_by_time(&hay[end..]),
             NotPlaceholder => !is_placeholder(v),
             CredentialUrl => credential_url(v),
             Hostname => hostname_ends(hay, end),
             NotSequence => !is_numeric_placeholder(v),
+            SpokenEmail => email(
+                &v.iter()
+                    .copied()
+                    .filter(|&b| b != b' ')
+                    .collect::<Vec<u8>>(),
+            ),
         }
     }
 }
@@ -198,6 +206,18 @@ pub(crate) fn digits(v: &[u8]) -> Digits {
 
 fn all_same(d: &[u8]) -> bool {
     d.windows(2).all(|w| w[0] == w[1])
+}
+
+/// Whether a value runs from the end of one table row into the next: `…,69.72` and
+/// `50090-6474-20,…` are two cells, not one number split by a line break.
+pub(crate) fn spans_rows(hay: &[u8], start: usize, end: usize) -> bool {
+    let delimiter = |i: Option<usize>| {
+        i.and_then(|i| hay.get(i))
+            .is_some_and(|b| matches!(b, b',' | b';' | b'\t' | b'|'))
+    };
+    memchr::memchr(b'\n', &hay[start..end]).is_some()
+        && delimiter(start.checked_sub(1))
+        && delimiter(Some(end))
 }
 
 /// Whether a value that has six digits or more has digits that are a stand-in:
@@ -977,6 +997,10 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
     if after == Some(b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit) {
         return false;
     }
+    // A name joined to it makes it a version: `glibc-2.34.0.100`.
+    if before == Some(b'-') && start >= 2 && hay[start - 2].is_ascii_alphanumeric() {
+        return false;
+    }
     // A pre-release suffix makes it a version: `10.0.0.1-beta`, `1.2.3.4-rc1`.
     if after == Some(b'-') && hay.get(end + 1).is_some_and(u8::is_ascii_alphabetic) {
         return false;
@@ -1074,6 +1098,16 @@ fn phone(v: &[u8]) -> bool {
     range.contains(&d.len()) && !all_same(&d) && !is_sequence(&d)
 }
 
+/// Whether a time of day follows (`2024-03-18 10:11:12`, `...T10:11`): a timestamp,
+/// not a date of birth.
+fn followed_by_time(rest: &[u8]) -> bool {
+    let Some((&sep, rest)) = rest.split_first() else {
+        return false;
+    };
+    let hour = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    matches!(sep, b' ' | b'T') && (1..=2).contains(&hour) && rest.get(hour) == Some(&b':')
+}
+
 fn date(v: &[u8]) -> bool {
     const MONTHS: [&[u8]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
@@ -1103,7 +1137,8 @@ fn date(v: &[u8]) -> bool {
         }
     }
     let this_year = current_year();
-    let plausible = |y: u32, m: u32, d: u32| (1900..=this_year).contains(&y) && valid_day(y, m, d);
+    // 1900 is no one's birth year now, and `1900-01-01` is the usual stand-in for none.
+    let plausible = |y: u32, m: u32, d: u32| (1901..=this_year).contains(&y) && valid_day(y, m, d);
     match (month_name, numbers.as_slice()) {
         (Some(m), [d, y]) | (Some(m), [y, d]) if *y > 31 => plausible(*y, m, *d),
         (None, [a, b, c]) if *a > 31 => plausible(*a, *b, *c),

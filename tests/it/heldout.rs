@@ -37,11 +37,19 @@
 //! dictionary, which its author never saw. The gaps it showed were fixed as classes, each
 //! with examples of its own (CHANGELOG.md, session 5), not by matching its strings.
 //!
+//! The third, `heldout3.jsonl` (also session 5, after the second's fixes), came from a
+//! third blind contributor with a different brief: healthcare, banking, HR, telecoms,
+//! government and incident-response text, long logs, CSV exports and configs, twelve
+//! languages. 358 documents, 201 with 374 labelled values (12% obfuscated) and 157 clean
+//! or look-alike. First run: recall 97.06% (363/374), 3 of 157 clean documents flagged
+//! (1.91%).
+//!
 //! Asserted, per corpus: recall of at least 98% and at most 1% of clean documents with a
-//! finding (the issue's targets). Left: in `heldout.jsonl`, one hard negative (a four-part
-//! firmware version that is a valid public IPv4 address); in `heldout2.jsonl`, three
-//! dotted quads with no cue word near them, which is over the target and listed by id in
-//! `over_target`, so that the miss stays visible and no fourth joins them. Run with
+//! finding (the issue's targets). Left: in `heldout.jsonl` and `heldout3.jsonl`, one hard
+//! negative each (four-part version numbers that are valid IPv4 addresses); in
+//! `heldout2.jsonl`, three dotted quads with no cue word near them, which is over the
+//! target and listed by id in `over_target`, so that the miss stays visible and no fourth
+//! joins them. Run with
 //! `-- --nocapture` for the tables. Values are never printed: a preview is the first two
 //! characters and the length in bytes.
 
@@ -52,7 +60,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Embedded at compile time so that the test does not depend on the working directory.
-const CORPORA: [Corpus; 2] = [
+const CORPORA: [Corpus; 3] = [
     Corpus {
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
@@ -63,7 +71,7 @@ const CORPORA: [Corpus; 2] = [
         name: "heldout2.jsonl",
         text: include_str!("../data/heldout2.jsonl"),
         dictionary: false,
-        // Dotted quads with no cue word within the `ipv4` detector's 12-byte context:
+        // Dotted quads with no cue word within the `ipv4` detector's 16-byte context:
         // "reported in 10.4.1.7" 48 bytes after "Firmware version", "Android app
         // 3.2.1.0", and the OID "Attribute 2.5.4.3" (a public address). Three of 140
         // (2.14%) is over the 1% target; this list only stops a fourth.
@@ -72,6 +80,12 @@ const CORPORA: [Corpus; 2] = [
             "neg-version-ipv4-shaped-2",
             "neg-oids-sections",
         ],
+    },
+    Corpus {
+        name: "heldout3.jsonl",
+        text: include_str!("../data/heldout3.jsonl"),
+        dictionary: false,
+        over_target: &[],
     },
 ];
 const MIN_DOCS: usize = 250;
