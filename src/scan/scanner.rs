@@ -1040,12 +1040,18 @@ require = ["code", "zip code"]
             proptest::sample::select(vec![" ", ", ", ",", ";", "|", "\n", ": ", "\t", " x ",])
                 .prop_map(str::to_string),
             "[0-9]{3,13}",
+            "[0-9]{8,30} code",
             "[2-9][0-9]{9}",
             Just("4157730192".to_string()),
             Just("536221947".to_string()),
             Just("943 476 5919".to_string()),
             Just("C01X00T47".to_string()),
             Just("wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLE1".to_string()),
+            // Table headers and rows, so that values sit in columns under a word.
+            Just("name,phone\n".to_string()),
+            Just("id;mobile;ssn\r\n".to_string()),
+            Just("Ravi,9818204471\n".to_string()),
+            Just("7;4157730192;536221947\n".to_string()),
             "[a-z ]{40,120}",
         ];
         proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
@@ -1079,6 +1085,13 @@ require = ["code", "zip code"]
         assert_eq!(team.scan(&text), team.scan_plain(&text));
         let spans: Vec<&str> = team.scan(&text).iter().map(|f| &text[f.span()]).collect();
         assert_eq!(spans, ["123"]);
+        // The word's reach starts inside the run: a search from there would cut it as
+        // `678`, `901` (and find nothing next to `code`); the whole text cuts it as
+        // `123`, `456`, `789`, `012`, and `012` ends next to `code`.
+        let text = format!("{filler}1234567890123 code");
+        assert_eq!(team.scan(&text), team.scan_plain(&text));
+        let spans: Vec<&str> = team.scan(&text).iter().map(|f| &text[f.span()]).collect();
+        assert_eq!(spans, ["012"]);
         // A value 30 rows under its column's header, far beyond the word's reach.
         let csv = format!("name,mobile\n{}Ravi,9818204471\n", "a,b\n".repeat(30));
         let found = builtin_all().scan(&csv);
