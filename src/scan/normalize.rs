@@ -397,14 +397,7 @@ fn decode_escape(text: &str, i: usize) -> Option<(char, usize)> {
     Some((c, len))
 }
 
-/// A defanged dot between digits, as threat reports write addresses: `185[.]94`,
-/// `10(.)0`, `1{.}2`. Between letters it is left alone: the email detectors read
-/// `jane at acme[.]com` as written, and code holds `[.]` regex classes.
-/// A line break inside a number, as a wrapped line or a narrow text box leaves it
-/// (`303-776` / `-9868`, `3733-9016-` / `0853`): its length, `\n` or `\r\n`, when a digit
-/// and a separator (` `, `-`, `.`) then a digit meet across it, in either order. The view
-/// drops it, so the number reads as one. A break between bare digits (`12` / `34`) is
-/// kept: lines of numbers are not one number.
+/// Separators inside a number: [`number_break`].
 const SEPARATOR: [bool; 256] = {
     let mut table = [false; 256];
     table[b' ' as usize] = true;
@@ -413,6 +406,14 @@ const SEPARATOR: [bool; 256] = {
     table
 };
 
+/// A line break inside a number, as a wrapped line or a narrow text box leaves it
+/// (`303-776` / `-9868`, `3733-9016-` / `0853`): its length, `\n` or `\r\n`, when the line
+/// ends in a group of digits joined to another by `-` or `.` (a separator may follow it),
+/// and the next line goes on with a group of digits (after a separator, if the line did
+/// not end in one); groups of at most six digits. The view drops it, so the number reads
+/// as one. Anything else stays apart: lines of bare numbers, a sentence that ends in a
+/// number (`in 2019.`), table rows that end and begin with numbers (`…,4155550120` /
+/// `-2,…`).
 fn number_break(b: &[u8], i: usize) -> Option<usize> {
     let len = match b.get(i..) {
         Some([b'\r', b'\n', ..]) => 2,
@@ -420,15 +421,28 @@ fn number_break(b: &[u8], i: usize) -> Option<usize> {
         _ => return None,
     };
     let (before, after) = (&b[..i], &b[i + len..]);
-    let sep = |x: &u8| SEPARATOR[*x as usize];
-    let digit = |x: Option<&u8>| x.is_some_and(u8::is_ascii_digit);
-    let sep_first = before.last().is_some_and(sep)
-        && digit(before.len().checked_sub(2).map(|k| &before[k]))
-        && digit(after.first());
-    let sep_after = digit(before.last()) && after.first().is_some_and(sep) && digit(after.get(1));
-    (sep_first || sep_after).then_some(len)
+    let (ends_in_separator, body) = match before.split_last() {
+        Some((&x, body)) if SEPARATOR[x as usize] => (true, body),
+        _ => (false, before),
+    };
+    let group = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let k = body.len() - group;
+    let joined = (1..=6).contains(&group)
+        && k >= 2
+        && matches!(body[k - 1], b'-' | b'.')
+        && body[k - 2].is_ascii_digit();
+    let next = match after.split_first() {
+        _ if ends_in_separator => after,
+        Some((&x, rest)) if SEPARATOR[x as usize] => rest,
+        _ => return None,
+    };
+    let digits = next.iter().take_while(|b| b.is_ascii_digit()).count();
+    (joined && (1..=6).contains(&digits)).then_some(len)
 }
 
+/// A defanged dot between digits, as threat reports write addresses: `185[.]94`,
+/// `10(.)0`, `1{.}2`. Between letters it is left alone: the email detectors read
+/// `jane at acme[.]com` as written, and code holds `[.]` regex classes.
 fn defanged_dot(text: &str, i: usize) -> bool {
     let b = text.as_bytes();
     let close = match b[i] {
@@ -513,7 +527,7 @@ mod tests {
         // A number wrapped across lines, a separator on one side of the break.
         assert_eq!(view("call 303-776\n-9868 now"), "call 303-776-9868 now");
         assert_eq!(view("3733-9016-\r\n0853"), "3733-9016-0853");
-        assert_eq!(view("a 12.\n5"), "a 12.5");
+        assert_eq!(view("ip 10.0.0.\n5"), "ip 10.0.0.5");
     }
 
     #[test]
@@ -524,6 +538,13 @@ mod tests {
             "12 \n 34",
             "- 1\n- 2",
             "x-\n5",
+            "a 12.\n5",
+            // A sentence that ends in a number, then a card or an address.
+            "We moved in 2019.\n4539148803436467 is the card",
+            "Total: 5.\n8.8.4.4 is the host",
+            // Table rows: a number at the end of one, a negative one at the start of the next.
+            "delta,mobile\n-1,4155550120\n-2,4155550121\n",
+            "ref 12\n 4539148803436467",
         ] {
             assert!(!View::new(text).is_folded(), "{text:?}");
         }

@@ -147,8 +147,8 @@ impl Validator {
             GithubCrc32 => github_crc32(v),
             Jwt => jwt(v),
             BasicAuth => basic_auth(v),
-            Base64Secret => base64_secret(v),
-            Email => email(v),
+            Base64Secret => base64_secret(v) && !names_an_identity(hay, start),
+            Email => email(v) && !url_or_remote(&hay[end..]),
             Ipv4Public => ipv4_public(hay, start, end),
             Ipv6Public => ipv6_public(hay, start, end),
             Mac => mac(v),
@@ -975,6 +975,60 @@ pub(crate) fn is_reserved_domain(domain: &[u8]) -> bool {
         .any(|t| d.len() > t.len() && d.ends_with(t) && d[d.len() - t.len() - 1] == b'.')
 }
 
+/// Whether what follows a `user@host` makes it part of a URL or an SSH remote rather
+/// than an address: a path (`/0`, `/team/infra.git`), or a `:path` with a slash after it
+/// or ending in `.git` (`:org/repo.git`). A `:secret` after it is a `user:password` pair
+/// (`curl --user 'jane@acme.de:...'`), whose user is the address.
+fn url_or_remote(rest: &[u8]) -> bool {
+    let Some((&first, rest)) = rest.split_first() else {
+        return false;
+    };
+    let n = rest
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'-' | b'.'))
+        .count();
+    match first {
+        b'/' => true,
+        b':' => n > 0 && (rest.get(n) == Some(&b'/') || rest[..n].ends_with(b".git")),
+        _ => false,
+    }
+}
+
+/// Whether the key a value is written under (`POSTGRES_USER: ...`, `"db-host": ...`)
+/// names who or where, not a credential: a user name, host, port, database or region in
+/// a Kubernetes Secret is base64 too, and no secret.
+fn names_an_identity(hay: &[u8], start: usize) -> bool {
+    let before = &hay[..start];
+    let key_end = before
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'"' | b'\'' | b':'))
+        .map_or(0, |i| i + 1);
+    let key_start = before[..key_end]
+        .iter()
+        .rposition(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+        .map_or(0, |i| i + 1);
+    let key = before[key_start..key_end].to_ascii_lowercase();
+    const IDENTITY: [&[u8]; 12] = [
+        b"user",
+        b"username",
+        b"login",
+        b"host",
+        b"hostname",
+        b"port",
+        b"database",
+        b"dbname",
+        b"db",
+        b"region",
+        b"namespace",
+        b"email",
+    ];
+    IDENTITY.iter().any(|name| {
+        key.ends_with(name)
+            && (key.len() == name.len()
+                || matches!(key[key.len() - name.len() - 1], b'_' | b'-' | b'.'))
+    })
+}
+
 fn email(v: &[u8]) -> bool {
     let Some(at) = v.iter().rposition(|&b| b == b'@') else {
         return false;
@@ -997,8 +1051,9 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
     if after == Some(b'.') && hay.get(end + 1).is_some_and(u8::is_ascii_digit) {
         return false;
     }
-    // A name joined to it makes it a version: `glibc-2.34.0.100`.
-    if before == Some(b'-') && start >= 2 && hay[start - 2].is_ascii_alphanumeric() {
+    // A name joined to it makes it a version: `glibc-2.34.0.100` (but `1.2.3.4-1.2.3.9` is
+    // a range of addresses).
+    if before == Some(b'-') && start >= 2 && hay[start - 2].is_ascii_alphabetic() {
         return false;
     }
     // A pre-release suffix makes it a version: `10.0.0.1-beta`, `1.2.3.4-rc1`.
@@ -1058,9 +1113,19 @@ fn ipv6_public(hay: &[u8], start: usize, end: usize) -> bool {
     if matches!(after, Some(b':' | b'.')) && hay.get(end + 1).is_some_and(u8::is_ascii_hexdigit) {
         return false;
     }
-    let before = start.checked_sub(1).map(|i| hay[i]);
-    if before == Some(b':') && start >= 2 && hay[start - 2].is_ascii_hexdigit() {
-        return false;
+    // Before it: `:` after a group of hex digits that is not the end of a word (`src:`).
+    if start >= 2 && hay[start - 1] == b':' {
+        let group = hay[..start - 1]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        let word = hay[..start - 1 - group]
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+        if group > 0 && !word {
+            return false;
+        }
     }
     let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
         return false;
@@ -1214,6 +1279,12 @@ fn placeholder_text(v: &[u8]) -> bool {
         b"optional",
     ];
     if WHOLE.contains(&lower.as_slice()) {
+        return true;
+    }
+    // A digest written with its algorithm (`sha256=9a42...`, as webhook signatures are) is
+    // a hash of something, not the secret.
+    const DIGESTS: [&[u8]; 5] = [b"sha1=", b"sha256=", b"sha512=", b"md5=", b"sha384-"];
+    if DIGESTS.iter().any(|d| lower.starts_with(d)) {
         return true;
     }
     if placeholder_parts().is_match(&lower) {
