@@ -551,7 +551,7 @@ impl Detector {
         let v = &hay[start..end];
         if let Some(validator) = self.validator
             && (!validator.check(hay, start, end)
-                || (validator.is_numeric() && validate::spans_rows(hay, start, end)))
+                || (validator.is_numeric() && spans_rows(hay, start, end)))
         {
             return None;
         }
@@ -616,6 +616,23 @@ fn gate_words<'a>(keywords: &'a [String], context: &'a Option<Context>) -> &'a [
     }
 }
 
+/// The bytes that separate the cells of a delimited table (`,`, `;`, tab, `|`).
+pub(crate) fn is_table_delimiter(b: u8) -> bool {
+    matches!(b, b',' | b';' | b'\t' | b'|')
+}
+
+/// Whether a value runs from the end of one table row into the next: `…,69.72` and
+/// `50090-6474-20,…` are two cells, not one number split by a line break.
+fn spans_rows(hay: &[u8], start: usize, end: usize) -> bool {
+    let delimiter = |i: Option<usize>| {
+        i.and_then(|i| hay.get(i))
+            .is_some_and(|&b| is_table_delimiter(b))
+    };
+    memchr::memchr(b'\n', &hay[start..end]).is_some()
+        && delimiter(start.checked_sub(1))
+        && delimiter(Some(end))
+}
+
 /// How many lines above a table cell its header may be.
 pub(crate) const HEADER_LINES: usize = 64;
 
@@ -633,8 +650,10 @@ fn column_header(hay: &[u8], start: usize, end: usize) -> Option<std::ops::Range
     };
     let before = s.checked_sub(1).map(|i| hay[i]).filter(|&b| b != b'\n');
     let after = hay.get(e).copied().filter(|&b| b != b'\n' && b != b'\r');
-    let is_delim = |b: u8| matches!(b, b',' | b';' | b'\t' | b'|');
-    let delim = before.into_iter().chain(after).find(|&b| is_delim(b))?;
+    let delim = before
+        .into_iter()
+        .chain(after)
+        .find(|&b| is_table_delimiter(b))?;
     if before.is_some_and(|b| b != delim) || after.is_some_and(|b| b != delim) {
         return None;
     }

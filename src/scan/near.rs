@@ -7,8 +7,9 @@
 //! reports; so every match it can accept lies within `window + max_len` (its
 //! [`reach`](super::detector::Detector::reach)) of an occurrence that lies inside a whole
 //! require word, or in the lines under one whose line has a table delimiter, as long as
-//! they have one too (at most [`HEADER_LINES`]). (Occurrences inside other words, `tel` in `hotel`, are dropped first:
-//! [`Detector::gate_in_require_word`](super::detector::Detector::gate_in_require_word).)
+//! they have one too (at most [`HEADER_LINES`]). Occurrences inside other words (`tel` in
+//! `hotel`) are dropped first:
+//! [`Detector::gate_in_require_word`](super::detector::Detector::gate_in_require_word).
 //! [`Detector::find_near`](super::detector::Detector::find_near) searches only there.
 
 use std::ops::Range;
@@ -33,7 +34,8 @@ impl<'a> Lines<'a> {
         }
     }
 
-    /// Whether line `line` has a table delimiter (`,`, `;`, tab or `|`).
+    /// Whether line `line` has a table delimiter
+    /// ([`is_table_delimiter`](super::detector::is_table_delimiter), searched with memchr).
     fn delimited(&mut self, line: usize) -> bool {
         if let Some(d) = self.delimited[line] {
             return d;

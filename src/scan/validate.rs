@@ -208,18 +208,6 @@ fn all_same(d: &[u8]) -> bool {
     d.windows(2).all(|w| w[0] == w[1])
 }
 
-/// Whether a value runs from the end of one table row into the next: `…,69.72` and
-/// `50090-6474-20,…` are two cells, not one number split by a line break.
-pub(crate) fn spans_rows(hay: &[u8], start: usize, end: usize) -> bool {
-    let delimiter = |i: Option<usize>| {
-        i.and_then(|i| hay.get(i))
-            .is_some_and(|b| matches!(b, b',' | b';' | b'\t' | b'|'))
-    };
-    memchr::memchr(b'\n', &hay[start..end]).is_some()
-        && delimiter(start.checked_sub(1))
-        && delimiter(Some(end))
-}
-
 /// Whether a value that has six digits or more has digits that are a stand-in:
 /// `123456789`, `987654321`, `000000`. Form hints and examples use them; no issuer does.
 fn is_numeric_placeholder(v: &[u8]) -> bool {
@@ -777,7 +765,7 @@ fn keccak256(data: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The Keccak-f[1600] permutation (FIPS 202, section 3).
+/// The `Keccak-f[1600]` permutation (FIPS 202, section 3).
 fn keccak_f(a: &mut [u64; 25]) {
     const RC: [u64; 24] = [
         0x0000000000000001,
