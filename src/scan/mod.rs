@@ -47,6 +47,7 @@ mod keywords;
 mod near;
 mod normalize;
 mod scanner;
+pub(crate) mod spoken;
 mod structural;
 pub(crate) mod validate;
 

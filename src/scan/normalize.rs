@@ -16,12 +16,16 @@
 //! detectors care about, costs a table dependency and a slower pass, and maps
 //! many-to-many, which makes exact offsets harder to keep.
 
+use super::spoken::{self, Unit};
 use std::borrow::Cow;
 
 /// A text as the detectors see it.
 pub(crate) struct View<'a> {
     original: &'a str,
     folded: Option<Folded>,
+    /// Numbers read out as words ([`spoken`]), read over the folded bytes: a second
+    /// stage, built only when a text may hold them.
+    spoken: Option<Folded>,
 }
 
 struct Folded {
@@ -77,12 +81,52 @@ impl Folded {
         if text[range.clone()] == *out {
             return self.copy(text, range);
         }
+        self.push_unit(range, out);
+    }
+
+    /// Copies `text` with each of `units` (in order, apart) replaced.
+    fn with_units(text: &[u8], units: &[Unit]) -> Folded {
+        let mut f = Folded {
+            bytes: Vec::with_capacity(text.len()),
+            runs: Vec::new(),
+        };
+        let mut at = 0;
+        for u in units {
+            f.copy(text, at..u.start);
+            f.push_unit(u.start..u.end, u.out);
+            at = u.end;
+        }
+        f.copy(text, at..text.len());
+        f
+    }
+
+    /// Appends `out`, which stands for the unit `range` of the text (nothing, for a unit
+    /// the view drops).
+    fn push_unit(&mut self, range: std::ops::Range<usize>, out: &[u8]) {
+        if out.is_empty() {
+            return;
+        }
         self.runs.push(Run {
             view: self.bytes.len() as u32,
             orig: range.start as u32,
             unit_end: Some(range.end as u32),
         });
         self.bytes.extend_from_slice(out);
+    }
+
+    /// The span of the text that the view's `start..end` came from; a point near it for
+    /// an empty span (at `len`, the text's length, past the end).
+    fn span(&self, start: usize, end: usize, len: usize) -> (usize, usize) {
+        if start < end {
+            (self.source(start).0, self.source(end - 1).1)
+        } else {
+            let at = if start < self.bytes.len() {
+                self.source(start).0
+            } else {
+                len
+            };
+            (at, at)
+        }
     }
 
     /// The original span of the unit that view byte `v` came from.
@@ -107,11 +151,37 @@ impl<'a> View<'a> {
         } else {
             None
         };
-        View { original, folded }
+        View {
+            original,
+            folded,
+            spoken: None,
+        }
+    }
+
+    /// Reads numbers said as words in the view as the numbers they spell (see
+    /// [`spoken`]): whether the view changed.
+    pub(crate) fn read_spoken(&mut self) -> bool {
+        if self.spoken.is_some() {
+            return false;
+        }
+        let units = spoken::units(self.folded_bytes());
+        if units.is_empty() {
+            return false;
+        }
+        self.spoken = Some(Folded::with_units(self.folded_bytes(), &units));
+        true
     }
 
     /// The bytes the detectors run on.
     pub(crate) fn bytes(&self) -> &[u8] {
+        match &self.spoken {
+            Some(f) => &f.bytes,
+            None => self.folded_bytes(),
+        }
+    }
+
+    /// The bytes of the first stage.
+    fn folded_bytes(&self) -> &[u8] {
         match &self.folded {
             Some(f) => &f.bytes,
             None => self.original.as_bytes(),
@@ -127,17 +197,13 @@ impl<'a> View<'a> {
     /// Maps a span of the view back to a span of the original text, widened to char
     /// boundaries. (An empty span, which no finding has, maps to a point near it.)
     pub(crate) fn to_original(&self, start: usize, end: usize) -> (usize, usize) {
-        let (s, e) = match &self.folded {
-            Some(f) if start < end => (f.source(start).0, f.source(end - 1).1),
-            Some(f) => {
-                let at = if start < f.bytes.len() {
-                    f.source(start).0
-                } else {
-                    self.original.len()
-                };
-                (at, at)
-            }
+        let (s, e) = match &self.spoken {
+            Some(f) => f.span(start, end, self.folded_bytes().len()),
             None => (start, end),
+        };
+        let (s, e) = match &self.folded {
+            Some(f) => f.span(s, e, self.original.len()),
+            None => (s, e),
         };
         (
             floor_boundary(self.original, s),

@@ -13,6 +13,7 @@ use super::finding::{Category, Finding};
 use super::keywords::Keywords;
 use super::near::{self, Lines};
 use super::normalize::View;
+use super::spoken::{self, Tally};
 use super::structural::StructuralPass;
 
 /// The pattern files compiled into the crate.
@@ -420,6 +421,9 @@ struct Inner {
     /// occurrences (their [`reach`](Detector::reach)), and its length.
     near_owners: Vec<Vec<u32>>,
     keyword_lens: Vec<usize>,
+    /// For each keyword pattern, which of [`spoken::WORDS`] it is, if any: the keyword
+    /// pass counts them to tell whether a text may hold numbers said as words.
+    spoken_words: Vec<Option<usize>>,
     structural: Option<StructuralPass>,
     structural_owners: Vec<u32>,
     dictionaries: Option<DictMatcher>,
@@ -460,6 +464,18 @@ impl Scanner {
                     keyword_list.len() - 1
                 });
                 keyword_owners[slot].push(i as u32);
+            }
+        }
+        let mut spoken_words = vec![None; keyword_list.len()];
+        if !detectors.is_empty() {
+            for (w, (word, _)) in spoken::WORDS.iter().enumerate() {
+                let slot = *keyword_index.entry(word).or_insert_with(|| {
+                    keyword_list.push(word);
+                    keyword_owners.push(Vec::new());
+                    spoken_words.push(None);
+                    keyword_list.len() - 1
+                });
+                spoken_words[slot] = Some(w);
             }
         }
         let owners_where = |keep: fn(&Detector) -> bool| -> Vec<Vec<u32>> {
@@ -510,6 +526,7 @@ impl Scanner {
                 anchored_owners,
                 near_owners,
                 keyword_lens,
+                spoken_words,
                 structural,
                 structural_owners,
                 dictionaries: dict_matcher,
@@ -528,9 +545,15 @@ impl Scanner {
     /// overlap (a connection string's password may also be an email's local part), so
     /// that a policy sees every category present.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
-        let view = View::new(text);
+        let mut view = View::new(text);
         let mut candidates = Vec::new();
-        self.gated_candidates(view.bytes(), &mut candidates);
+        let mut tally = self.gated_candidates(view.bytes(), &mut candidates);
+        // Numbers said as words are rare: the view reads them only when the keyword pass
+        // saw enough of their words, and the detectors then run again on it.
+        if tally.may_hold_a_run() && view.read_spoken() {
+            candidates.clear();
+            self.gated_candidates(view.bytes(), &mut candidates);
+        }
         self.findings(&view, candidates)
     }
 
@@ -622,9 +645,10 @@ impl Scanner {
 
     /// Runs each detector only where it can match: keyword-gated detectors on texts that
     /// hold one of their keywords, structural detectors in the windows of the shared pass.
-    fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+    /// Returns the keyword pass's count of the words numbers are said in.
+    fn gated_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) -> Tally {
         let inner = &*self.inner;
-        self.keyword_candidates(hay, out);
+        let tally = self.keyword_candidates(hay, out);
         if let Some(pass) = &inner.structural {
             let mut windows = Vec::new();
             pass.windows(hay, &mut windows);
@@ -637,15 +661,17 @@ impl Scanner {
         if let Some(dicts) = &inner.dictionaries {
             dicts.find(hay, inner.min_confidence, out);
         }
+        tally
     }
 
     /// The detectors gated by keywords, each where it can match if one of its keywords
     /// occurs in the text: an [anchored](Detector::find_at) detector at its keywords'
     /// occurrences, the others over the whole text.
-    fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) {
+    fn keyword_candidates(&self, hay: &[u8], out: &mut Vec<Candidate>) -> Tally {
         let inner = &*self.inner;
+        let mut tally = Tally::default();
         let Some(keywords) = &inner.keywords else {
-            return;
+            return tally;
         };
         let mut run = vec![false; inner.detectors.len()];
         // Common keywords hit many times per text; their owners are marked once.
@@ -666,6 +692,9 @@ impl Scanner {
             }
             if !inner.near_owners[k].is_empty() {
                 near_hits.push((k, at));
+            }
+            if let Some(word) = inner.spoken_words[k] {
+                tally.count(word, hay, at, inner.keyword_lens[k]);
             }
         });
         starts.sort_unstable();
@@ -693,6 +722,7 @@ impl Scanner {
                 d.find(index, hay, 0..hay.len(), allow, min, out);
             }
         }
+        tally
     }
 
     /// Resolves overlaps and maps the survivors back to the original text.
@@ -721,7 +751,10 @@ impl Scanner {
     #[cfg(test)]
     fn scan_plain(&self, text: &str) -> Vec<Finding> {
         let inner = &*self.inner;
-        let view = View::new(text);
+        let mut view = View::new(text);
+        if !inner.detectors.is_empty() {
+            view.read_spoken();
+        }
         let hay = view.bytes();
         let mut gated = vec![false; inner.detectors.len()];
         if let Some(keywords) = &inner.keywords {
@@ -852,6 +885,13 @@ mod tests {
             Just("é".to_string()),
             Just("３".to_string()),
             Just("\r\n".to_string()),
+            // Numbers said as words, which the view reads only when the keyword pass
+            // counted enough of them, and an escape that folds beside them.
+            proptest::sample::select(vec![
+                "five ", "one ", "Oh", "nine", "double ", "triple ", " dot ", ", ", "; ", "G ",
+                "\\u0041", "４ ",
+            ])
+            .prop_map(str::to_string),
         ];
         proptest::collection::vec(piece, 0..40).prop_map(|p| p.concat())
     }
@@ -897,6 +937,51 @@ confidence = 0.9
             team(TEAM_EMPTY),
             team(TEAM_UNICODE),
         ]
+    }
+
+    #[test]
+    fn numbers_said_as_words_are_found_and_map_back_to_the_words() {
+        let scanner = Scanner::builder().build().unwrap();
+        let card =
+            "four five three nine, one four eight eight, zero three four three, six four six seven";
+        // An escape before it: the words are read in the folded view, and spans go back
+        // through both stages.
+        let text = format!("caf\\u00e9 \u{FF11}: the card is {card}. Thanks");
+        let found = scanner.scan(&text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            (found[0].detector(), &text[found[0].span()]),
+            ("payment-card", card)
+        );
+        let ip = "two one seven dot 92 dot 203 dot twenty three";
+        assert!(scanner.scan(ip).is_empty(), "twenty is not a digit");
+        let ip = "from 217 dot 92 dot 203 dot 23 today";
+        let found = scanner.scan(ip);
+        assert_eq!(&ip[found[0].span()], "217 dot 92 dot 203 dot 23");
+    }
+
+    const TEAM_DIGITS: &str = r#"
+[[detector]]
+id = "team-digits"
+category = "pii"
+description = "Any six digits, spaced or dotted"
+regex = '\d(?:[ .]?\d){5,}'
+confidence = 0.5
+"#;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(300))]
+        #[test]
+        fn spoken_runs_are_read_whenever_the_tally_allows(text in spoken::tests::speech()) {
+            // A team detector that finds any six digits, so that every run read shows.
+            let digits = Scanner::builder()
+                .detectors_toml("team.toml", TEAM_DIGITS)
+                .build()
+                .unwrap();
+            for scanner in [&digits, &Scanner::builder().build().unwrap(), builtin_all()] {
+                proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
+            }
+        }
     }
 
     proptest::proptest! {
