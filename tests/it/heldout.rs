@@ -60,13 +60,20 @@
 //! its 27 misses; since the view reads them (session 6): 95.10% (194/204), 8 of 86
 //! flagged. It is measured, not asserted.
 //!
-//! Asserted, per corpus (the first four): recall of at least 98% and at most 1% of clean documents with a
-//! finding (the issue's targets). Left: in `heldout.jsonl` and `heldout3.jsonl`, one hard
-//! negative each (four-part version numbers that are valid IPv4 addresses), none in
-//! `heldout4.jsonl`; in
-//! `heldout2.jsonl`, three dotted quads with no cue word near them, which is over the
-//! target and listed by id in `over_target`, so that the miss stays visible and no fourth
-//! joins them. Run with
+//! The sixth, `heldout6.jsonl` (session 6, blind like the others), is what developers,
+//! analysts and support staff paste at work: SQL results, stack traces and request
+//! dumps, chat threads, issue exports, markdown tables, configuration in a dozen
+//! formats, code, and 19% non-English text. 377 documents, 229 with 514 labelled values
+//! and 148 clean or look-alike. First run (after numbers said as words were read):
+//! recall 94.36% (485/514; secrets 82.57%), 10 of 148 clean documents flagged (6.76%),
+//! seven of them four-part versions read as addresses. Measured, not yet asserted.
+//!
+//! Asserted, per corpus (the first four): recall of at least 98% and at most 1% of clean
+//! documents with a finding (the issue's targets). Left: one hard negative in
+//! `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its cue word). Since session 6
+//! a dotted quad shaped like a version (`7.3.0.63`) needs a network word near it, which
+//! cleared the others. A corpus over the target would list its flagged documents by id
+//! in `over_target`, so that the miss stays visible and no other joins them. Run with
 //! `-- --nocapture` for the tables. Values are never printed: a preview is the first two
 //! characters and the length in bytes.
 
@@ -77,7 +84,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Embedded at compile time so that the test does not depend on the working directory.
-const CORPORA: [Corpus; 5] = [
+const CORPORA: [Corpus; 6] = [
     Corpus {
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
@@ -90,15 +97,7 @@ const CORPORA: [Corpus; 5] = [
         text: include_str!("../data/heldout2.jsonl"),
         dictionary: false,
         asserted: true,
-        // Dotted quads with no cue word within the `ipv4` detector's 16-byte context:
-        // "reported in 10.4.1.7" 48 bytes after "Firmware version", "Android app
-        // 3.2.1.0", and the OID "Attribute 2.5.4.3" (a public address). Three of 140
-        // (2.14%) is over the 1% target; this list only stops a fourth.
-        over_target: &[
-            "neg-version-10-4-2-1",
-            "neg-version-ipv4-shaped-2",
-            "neg-oids-sections",
-        ],
+        over_target: &[],
     },
     Corpus {
         name: "heldout3.jsonl",
@@ -123,12 +122,20 @@ const CORPORA: [Corpus; 5] = [
         asserted: false,
         over_target: &[],
     },
+    // Measured, not yet asserted: its first, blind run is session 6's.
+    Corpus {
+        name: "heldout6.jsonl",
+        text: include_str!("../data/heldout6.jsonl"),
+        dictionary: false,
+        asserted: false,
+        over_target: &[],
+    },
 ];
 const MIN_DOCS: usize = 200;
 const RECALL_TARGET: f64 = 0.98;
 /// At most 1% of the clean or look-alike documents may draw a finding.
 const FP_RATE_AT_MOST: f64 = 0.01;
-const MAX_DOC_BYTES: usize = 3 * 1024;
+const MAX_DOC_BYTES: usize = 4 * 1024;
 const MIN_DOC_BYTES: usize = 100;
 /// One held-out file, and whether it was written to meet the dictionary of `corpus.rs`.
 struct Corpus {
@@ -157,8 +164,8 @@ impl Corpus {
     }
 }
 
-const KINDS: [&str; 9] = [
-    "ticket", "chat", "log", "json", "csv", "code", "config", "email", "prose",
+const KINDS: [&str; 11] = [
+    "ticket", "chat", "log", "json", "csv", "code", "config", "email", "prose", "sql", "markdown",
 ];
 
 /// One line of the file, as written.
