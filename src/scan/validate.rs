@@ -35,6 +35,7 @@ pub(crate) enum Validator {
     Jwt,
     BasicAuth,
     Base64Secret,
+    Base64PrivateKey,
     Email,
     Ipv4Public,
     Ipv4Versionlike,
@@ -75,6 +76,7 @@ impl Validator {
             "github_crc32" => GithubCrc32,
             "jwt" => Jwt,
             "basic_auth" => BasicAuth,
+            "base64_private_key" => Base64PrivateKey,
             "base64_secret" => Base64Secret,
             "email" => Email,
             "ipv4_public" => Ipv4Public,
@@ -151,6 +153,7 @@ impl Validator {
             GithubCrc32 => github_crc32(v),
             Jwt => jwt(v),
             BasicAuth => basic_auth(v),
+            Base64PrivateKey => base64_private_key(v),
             Base64Secret => base64_secret(v) && !names_an_identity(hay, start),
             Email => email(v) && !url_or_remote(&hay[end..]),
             Ipv4Public => ipv4_public(hay, start, end) && !versionlike(v),
@@ -939,6 +942,17 @@ fn basic_auth(v: &[u8]) -> bool {
     }
 }
 
+/// Base64 of a PEM block whose header line names a private key (`-----BEGIN EC PRIVATE
+/// KEY-----`), read from the first 64 characters: a certificate is public.
+fn base64_private_key(v: &[u8]) -> bool {
+    let head = &v[..v.len().min(64) / 4 * 4];
+    let Some(raw) = base64_decode(head) else {
+        return false;
+    };
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or(&raw);
+    raw.starts_with(b"-----BEGIN ") && memchr::memmem::find(line, b"PRIVATE KEY").is_some()
+}
+
 fn base64_secret(v: &[u8]) -> bool {
     // Short values must decode to text (`namespace: payments` is valid base64 of
     // nothing); long ones may be binary key material.
@@ -1374,6 +1388,9 @@ fn placeholder_parts() -> &'static AhoCorasick {
             "fake",
             "1234567890",
             "abcdef123456",
+            // wp-config-sample.php: `password_here`, `put your unique phrase here`.
+            "_here",
+            "your unique phrase",
         ])
         .expect("the placeholder pieces build")
     })
@@ -1400,7 +1417,15 @@ fn credential_url(v: &[u8]) -> bool {
     };
     let password = &userinfo[colon + 1..];
     let host = host.split(|&b| b == b':').next().unwrap_or(host);
-    !password.is_empty() && !is_placeholder(password) && !is_reserved_domain(host)
+    // A database on this machine is reserved as a name, not as a secret: a strong
+    // password copied from a server's `.env` is still one (`postgres:postgres` is not).
+    let local = host.eq_ignore_ascii_case(b"localhost") || host == b"127.0.0.1";
+    let real = if local {
+        password.len() >= 12 && entropy(password) >= 3.5
+    } else {
+        !is_reserved_domain(host)
+    };
+    !password.is_empty() && !is_placeholder(password) && real
 }
 
 /// Shannon entropy of `v` in bits per byte.
