@@ -9,7 +9,7 @@
 //! What counts as a run is kept narrow, because digit words are everyday words:
 //! - *Spoken digits*: digit words (`zero`, `oh`, `one` ... `nine`, any case, also
 //!   `double five`, `triple oh`) and single capital letters, joined by a space or a dash
-//!   within a group and by a pause (`, `, `; `, ` - `) between groups. Every group holds at
+//!   within a group and by a pause (`, `, `; `, ` - `, ` ... `) between groups. Every group holds at
 //!   least two of them (a count, `one, two, three`, is not a number) and the run at least
 //!   [`MIN_DIGITS`] digits. Groups stay apart (`5187 4326`), as people read out the
 //!   groups a number is printed in; a run with letters (an IBAN, a NINO) reads as one
@@ -353,6 +353,9 @@ fn token(text: &[u8], at: usize) -> Option<Spanned<Token>> {
 fn separator(text: &[u8], at: usize) -> Option<Spanned<Sep>> {
     let rest = text.get(at..)?;
     let (what, len) = match rest {
+        // Speech-to-text marks a longer pause with an ellipsis.
+        [b' ', b'.', b'.', b'.', b' ', ..] => (Sep::Pause, 5),
+        [b'.', b'.', b'.', b' ', ..] => (Sep::Pause, 4),
         [b' ', b'-', b' ', ..] => (Sep::Pause, 3),
         [b',' | b';', b' ', ..] => (Sep::Pause, 2),
         [b',' | b';', ..] => (Sep::Pause, 1),
@@ -410,7 +413,7 @@ pub(crate) mod tests {
         ]);
         let tight = proptest::sample::select(vec![" ", "-"]);
         let other_sep = proptest::sample::select(vec![
-            ", ", ",", "; ", " - ", " dot ", " DOT ", "", ".", "\n", "\\u0020",
+            ", ", ",", "; ", " - ", " ... ", "... ", " dot ", " DOT ", "", ".", "\n", "\\u0020",
         ]);
         let word = prop_oneof![4 => digit, 1 => other];
         let sep = prop_oneof![3 => tight, 2 => other_sep];
@@ -484,6 +487,10 @@ pub(crate) mod tests {
             (
                 "it's two one seven dot nine two dot 3 DOT oh",
                 "it's 217.92.3.0",
+            ),
+            (
+                "USER: four one zero ... eight five... seven five one nine",
+                "USER: 410 85 7519",
             ),
         ] {
             assert_eq!(read(said), read_as, "{said:?}");
