@@ -560,7 +560,9 @@ impl Detector {
         {
             return None;
         }
-        if self.category == Category::Secret && validate::is_placeholder(v) {
+        if self.category == Category::Secret
+            && (validate::is_placeholder(v) || validate::fails_its_checksum(v))
+        {
             return None;
         }
         if self.is_allowed(v, allowlist) {

@@ -161,7 +161,7 @@ impl Validator {
             Ipv6Public => ipv6_public(hay, start, end),
             Mac => mac(v),
             Phone => phone(v),
-            PhoneNanp => phone_nanp(v),
+            PhoneNanp => phone_nanp(v) && !names_more(&hay[end..]),
             Date => date(v) && !followed_by_time(&hay[end..]),
             NotPlaceholder => !is_placeholder(v),
             CredentialUrl => credential_url(v),
@@ -864,6 +864,14 @@ fn base62(mut n: u32, width: usize) -> Vec<u8> {
     out
 }
 
+/// Whether a value has the shape of a token format that carries its own checksum
+/// (GitHub's `ghp_` and kin) and fails it: a made-up or mistyped token, which the
+/// generic assignment detectors must not report either.
+pub(crate) fn fails_its_checksum(v: &[u8]) -> bool {
+    let github = matches!(v, [b'g', b'h', b'p' | b'o' | b'u' | b's' | b'r', b'_', ..]);
+    github && v.len() == 40 && v[4..].iter().all(u8::is_ascii_alphanumeric) && !github_crc32(v)
+}
+
 fn github_crc32(v: &[u8]) -> bool {
     let Some(us) = v.iter().position(|&b| b == b'_') else {
         return false;
@@ -1195,6 +1203,23 @@ fn phone(v: &[u8]) -> bool {
         && !all_same(&d)
         && !is_sequence(&d)
         && nanp.is_none_or(|n| n.len() != 10 || nanp_number(n))
+        && country_code_fits(v)
+}
+
+/// After `+` or `00`, the country code: of one digit, only 1 (North America) and 7
+/// (Russia, Kazakhstan) exist, so `002 756 418` is not a number abroad.
+fn country_code_fits(v: &[u8]) -> bool {
+    let Some(rest) = v.strip_prefix(b"+").or_else(|| v.strip_prefix(b"00")) else {
+        return true;
+    };
+    let code = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    code != 1 || matches!(rest[0], b'1' | b'7')
+}
+
+/// Whether a name part follows the number (`415-555-9963-A`, `...-v2`): an id, not a
+/// number to call.
+fn names_more(rest: &[u8]) -> bool {
+    matches!(rest, [b'-' | b'_', b, ..] if b.is_ascii_alphabetic())
 }
 
 /// A national number in the format of the US and Canada (`phone-us`): what [`phone`]
