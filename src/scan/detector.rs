@@ -259,10 +259,9 @@ impl Detector {
                     BuildError::detector(id, format!("unknown validator `{name}`"))
                 })?),
             };
-        for k in &spec.keywords {
-            if k.is_empty() || !k.is_ascii() {
-                return Err(BuildError::detector(id, "keywords must be non-empty ASCII"));
-            }
+        // Keywords may hold other letters (`आधार`, `пароль`): those match as written.
+        if spec.keywords.iter().any(String::is_empty) {
+            return Err(BuildError::detector(id, "keywords must not be empty"));
         }
         let context = spec.context.map(|c| Context::compile(id, c)).transpose()?;
         let keywords: Vec<String> = spec

@@ -1186,7 +1186,12 @@ fn mac(v: &[u8]) -> bool {
         .filter(|b| b.is_ascii_hexdigit())
         .map(|b| b.to_ascii_lowercase())
         .collect();
-    hex.len() == 12 && !hex.iter().all(|&b| b == b'0') && !hex.iter().all(|&b| b == b'f')
+    // RFC 7042 keeps 00-00-5E-00-53-xx (and 01-00-5E-90-10-xx) for documentation.
+    let documentation = hex.starts_with(b"00005e0053") || hex.starts_with(b"01005e9010");
+    hex.len() == 12
+        && !hex.iter().all(|&b| b == b'0')
+        && !hex.iter().all(|&b| b == b'f')
+        && !documentation
 }
 
 fn phone(v: &[u8]) -> bool {
@@ -1358,6 +1363,15 @@ fn placeholder_text(v: &[u8]) -> bool {
         b"optional",
     ];
     if WHOLE.contains(&lower.as_slice()) {
+        return true;
+    }
+    // A name in lower snake or kebab case that says what it stands for
+    // (`reporting_password`, `db-secret`): a variable, not its value.
+    let name = t
+        .iter()
+        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+    const NAMES: [&[u8]; 4] = [b"password", b"passwd", b"secret", b"token"];
+    if name && NAMES.iter().any(|n| memchr::memmem::find(t, n).is_some()) {
         return true;
     }
     // A digest written with its algorithm (`sha256=9a42...`, as webhook signatures are) is

@@ -69,6 +69,12 @@
 //! recall 94.36% (485/514; secrets 82.57%), 10 of 148 clean documents flagged (6.76%),
 //! seven of them four-part versions read as addresses. Measured, not yet asserted.
 //!
+//! The seventh, `heldout7.jsonl` (session 6, written after the sixth's fixes by another
+//! blind contributor), is an ordinary day's mix: support, finance, HR, healthcare, sales,
+//! DevOps, development, legal and personal requests, 23% non-English. 360 documents, 219
+//! with 438 labelled values and 141 clean. First run: recall 96.58% (423/438), 2 of 141
+//! clean documents flagged (1.42%), the best first run so far. Measured, not asserted.
+//!
 //! Asserted, per corpus (the first four): recall of at least 98% and at most 1% of clean
 //! documents with a finding (the targets). Left: one hard negative in
 //! `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its cue word). Since session 6
@@ -85,7 +91,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Embedded at compile time so that the test does not depend on the working directory.
-const CORPORA: [Corpus; 6] = [
+const CORPORA: [Corpus; 7] = [
     Corpus {
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
@@ -127,6 +133,13 @@ const CORPORA: [Corpus; 6] = [
     Corpus {
         name: "heldout6.jsonl",
         text: include_str!("../data/heldout6.jsonl"),
+        dictionary: false,
+        asserted: false,
+        over_target: &[],
+    },
+    Corpus {
+        name: "heldout7.jsonl",
+        text: include_str!("../data/heldout7.jsonl"),
         dictionary: false,
         asserted: false,
         over_target: &[],
