@@ -678,8 +678,10 @@ impl Scanner {
         let mut seen = vec![false; inner.keyword_owners.len()];
         // (detector, start) for each place where an anchored detector's match may start.
         let mut starts: Vec<(u32, usize)> = Vec::new();
-        // (keyword, start) of the keywords that gate detectors searched near them.
-        let mut near_hits: Vec<(usize, usize)> = Vec::new();
+        // (detector, keyword, start) for each detector searched near its keywords and
+        // each occurrence of one of them: sorted by detector below, each detector's
+        // occurrences are a slice, not a filter over all of them.
+        let mut near_hits: Vec<(u32, usize, usize)> = Vec::new();
         keywords.occurrences(hay, |k, at| {
             if !std::mem::replace(&mut seen[k], true) {
                 for &d in &inner.keyword_owners[k] {
@@ -690,15 +692,14 @@ impl Scanner {
                 let lead = inner.detectors[d as usize].lead.unwrap_or(0);
                 starts.extend((at.saturating_sub(lead)..=at).map(|s| (d, s)));
             }
-            if !inner.near_owners[k].is_empty() {
-                near_hits.push((k, at));
-            }
+            near_hits.extend(inner.near_owners[k].iter().map(|&d| (d, k, at)));
             if let Some(word) = inner.spoken_words[k] {
                 tally.count(word, hay, at, inner.keyword_lens[k]);
             }
         });
         starts.sort_unstable();
         starts.dedup();
+        near_hits.sort_by_key(|&(d, _, _)| d);
         let mut lines = Lines::new(hay);
         for (i, d) in inner.detectors.iter().enumerate() {
             if !run[i] {
@@ -711,10 +712,11 @@ impl Scanner {
                 let at = starts[from..to].iter().map(|&(_, s)| s);
                 d.find_at(index, hay, at, allow, min, out);
             } else if let (Some(reach), Some(max_len)) = (d.reach, d.max_len) {
-                let occurrences = near_hits
+                let from = near_hits.partition_point(|&(o, _, _)| o < index);
+                let to = near_hits.partition_point(|&(o, _, _)| o <= index);
+                let occurrences = near_hits[from..to]
                     .iter()
-                    .filter(|&&(k, _)| inner.near_owners[k].contains(&index))
-                    .map(|&(k, at)| (at, inner.keyword_lens[k]))
+                    .map(|&(_, k, at)| (at, inner.keyword_lens[k]))
                     .filter(|&(at, len)| d.gate_in_require_word(hay, at, len));
                 let near = near::windows(&mut lines, occurrences, reach, max_len);
                 d.find_near(index, hay, &near, allow, min, out);
@@ -1152,6 +1154,55 @@ require = ["code", "zip code"]
             });
             for scanner in [builtin_all(), team] {
                 proptest::prop_assert_eq!(scanner.scan(&text), scanner.scan_plain(&text));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        /// Whether a gate word lies in a whole require word, read by comparing each
+        /// require word in place, is what the context automaton says, for every detector
+        /// with a context rule and every occurrence of each of its gate words, in text
+        /// with the words in other cases, inside other words and at the text's edges.
+        #[test]
+        fn require_words_compared_in_place_as_the_automaton_finds_them(
+            text in near_text(),
+            upper in proptest::bool::ANY,
+            glue in proptest::sample::select(vec!["", "x", "7", "_", "é"]),
+        ) {
+            let text = if upper { text.to_uppercase() } else { text };
+            let text = format!("{glue}{text}{glue}");
+            let hay = text.as_bytes();
+            let scanner = builtin_all();
+            let inner = &*scanner.inner;
+            let keywords = inner.keywords.as_ref().unwrap();
+            let mut hits = Vec::new();
+            keywords.occurrences(hay, |k, at| hits.push((k, at)));
+            for (k, at) in hits {
+                for &d in &inner.keyword_owners[k] {
+                    let d = &inner.detectors[d as usize];
+                    let len = inner.keyword_lens[k];
+                    proptest::prop_assert_eq!(
+                        d.gate_in_require_word(hay, at, len),
+                        d.gate_in_require_word_by_automaton(hay, at, len),
+                        "{} at {}", &*d.id, at
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_require_word_longer_than_the_text_is_not_found() {
+        let scanner = builtin_all();
+        for d in &scanner.inner.detectors {
+            for (hay, at, len) in [(&b"tel"[..], 0, 3), (b"ssn", 0, 3), (b"x", 0, 1)] {
+                assert_eq!(
+                    d.gate_in_require_word(hay, at, len),
+                    d.gate_in_require_word_by_automaton(hay, at, len),
+                    "{}",
+                    &*d.id
+                );
             }
         }
     }
