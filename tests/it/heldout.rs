@@ -58,8 +58,9 @@
 //! 125 with 204 labelled values (22% obfuscated) and 86 clean. First run: recall 86.76%
 //! (177/204), 5 of 86 clean documents flagged (5.81%). Numbers spoken as words were 15 of
 //! its 27 misses; since the view reads them and its false alarms were fixed (session
-//! 6): 96.57% (197/204), 0 of 86 flagged. It is measured, not asserted: recall is below
-//! 98% (IBANs and phone numbers broken across lines, an unquoted password with `&`).
+//! 6): 96.57% (197/204), 0 of 86 flagged. Its recall is below 98% (IBANs and phone
+//! numbers broken across lines, an unquoted password with `&`), so it is held to what it
+//! reached.
 //!
 //! The sixth, `heldout6.jsonl` (session 6, blind like the others), is what developers,
 //! analysts and support staff paste at work: SQL results, stack traces and request
@@ -67,21 +68,22 @@
 //! formats, code, and 19% non-English text. 377 documents, 229 with 514 labelled values
 //! and 148 clean or look-alike. First run (after numbers said as words were read):
 //! recall 94.36% (485/514; secrets 82.57%), 10 of 148 clean documents flagged (6.76%),
-//! seven of them four-part versions read as addresses. Measured, not yet asserted.
+//! seven of them four-part versions read as addresses. After fixes: 96.89%, 1 of 148.
 //!
 //! The seventh, `heldout7.jsonl` (session 6, written after the sixth's fixes by another
 //! blind contributor), is an ordinary day's mix: support, finance, HR, healthcare, sales,
 //! DevOps, development, legal and personal requests, 23% non-English. 360 documents, 219
 //! with 438 labelled values and 141 clean. First run: recall 96.58% (423/438), 2 of 141
-//! clean documents flagged (1.42%), the best first run so far. Measured, not asserted.
+//! clean documents flagged (1.42%), the best first run so far. After fixes: 97.72%, 0.
 //!
-//! Asserted, per corpus (the first four): recall of at least 98% and at most 1% of clean
-//! documents with a finding (the targets). Left: one hard negative in
-//! `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its cue word). Since session 6
-//! a dotted quad shaped like a version (`7.3.0.63`) needs a network word near it, which
-//! cleared the others. A corpus over the target would list its flagged documents by id
-//! in `over_target`, so that the miss stays visible and no other joins them. Run with
-//! `-- --nocapture` for the tables. Values are never printed: a preview is the first two
+//! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
+//! at least 98% (the targets) on the first four; the last three, still under
+//! 98%, are held to the recall they reached, so that no change loses what they found.
+//! Left: one hard negative in `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its
+//! cue word) and one in `heldout6.jsonl`. Since session 6 a dotted quad shaped like a
+//! version (`7.3.0.63`) needs a network word near it, which cleared the others. A corpus
+//! over the target would list its flagged documents by id in `over_target`, so that the
+//! miss stays visible and no other joins them. Run with `-- --nocapture` for the tables. Values are never printed: a preview is the first two
 //! characters and the length in bytes.
 
 use crate::accuracy::{pct, print_categories, scanner};
@@ -96,52 +98,51 @@ const CORPORA: [Corpus; 7] = [
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
         dictionary: true,
-        asserted: true,
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
     Corpus {
         name: "heldout2.jsonl",
         text: include_str!("../data/heldout2.jsonl"),
         dictionary: false,
-        asserted: true,
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
     Corpus {
         name: "heldout3.jsonl",
         text: include_str!("../data/heldout3.jsonl"),
         dictionary: false,
-        asserted: true,
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
     Corpus {
         name: "heldout4.jsonl",
         text: include_str!("../data/heldout4.jsonl"),
         dictionary: false,
-        asserted: true,
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
-    // Measured, not yet asserted: its first run, at the end of session 5, found gaps not
-    // yet fixed (numbers spoken as words). Printed with the others; see the module docs.
+    // The last three are under the recall target: each holds what it reached after its
+    // fixes (session 6), so that nothing found is lost. Raise to RECALL_TARGET when met.
     Corpus {
         name: "heldout5.jsonl",
         text: include_str!("../data/heldout5.jsonl"),
         dictionary: false,
-        asserted: false,
+        recall_at_least: 0.965, // 197/204
         over_target: &[],
     },
-    // Measured, not yet asserted: its first, blind run is session 6's.
     Corpus {
         name: "heldout6.jsonl",
         text: include_str!("../data/heldout6.jsonl"),
         dictionary: false,
-        asserted: false,
+        recall_at_least: 0.968, // 498/514
         over_target: &[],
     },
     Corpus {
         name: "heldout7.jsonl",
         text: include_str!("../data/heldout7.jsonl"),
         dictionary: false,
-        asserted: false,
+        recall_at_least: 0.977, // 428/438
         over_target: &[],
     },
 ];
@@ -158,9 +159,10 @@ struct Corpus {
     /// Scan with the test dictionary (`codenames`) as well as the default detectors. The
     /// second corpus's author never saw that list, so its documents are scanned without it.
     dictionary: bool,
-    /// Whether the targets are asserted on it. A corpus whose first run found gaps
-    /// not fixed yet is only measured, so that its tables show what is left.
-    asserted: bool,
+    /// The recall asserted on it: the target, or, for a corpus still under it,
+    /// what it has reached (a floor against losing it). The false-positive target is
+    /// asserted on every corpus.
+    recall_at_least: f64,
     /// Clean documents that draw a finding beyond the 1% the target allows, named so
     /// that the target's miss is visible here and no other document joins them.
     over_target: &'static [&'static str],
@@ -438,14 +440,14 @@ fn recall(corpus: &Corpus) -> f64 {
 
 #[test]
 fn heldout_recall() {
-    let recalls: Vec<(&str, f64)> = CORPORA.iter().map(|c| (c.name, recall(c))).collect();
-    let asserted = CORPORA.iter().map(|c| c.asserted);
-    for ((name, recall), _) in recalls.into_iter().zip(asserted).filter(|(_, a)| *a) {
+    let recalls: Vec<(&Corpus, f64)> = CORPORA.iter().map(|c| (c, recall(c))).collect();
+    for (corpus, recall) in recalls {
         assert!(
-            recall >= RECALL_TARGET,
-            "{name}: held-out recall {:.2}% is under {:.0}%",
+            recall >= corpus.recall_at_least,
+            "{}: held-out recall {:.2}% is under {:.1}%",
+            corpus.name,
             recall * 100.0,
-            RECALL_TARGET * 100.0
+            corpus.recall_at_least * 100.0
         );
     }
 }
@@ -519,7 +521,7 @@ fn heldout_false_positives() {
             (c, flagged, clean)
         })
         .collect();
-    for (corpus, flagged, clean) in results.into_iter().filter(|r| r.0.asserted) {
+    for (corpus, flagged, clean) in results {
         // Rounded down: 1% of 140 documents allows one.
         let allowed = (clean as f64 * FP_RATE_AT_MOST) as usize;
         if corpus.over_target.is_empty() {
