@@ -68,13 +68,13 @@
 //! formats, code, and 19% non-English text. 377 documents, 229 with 514 labelled values
 //! and 148 clean or look-alike. First run (after numbers said as words were read):
 //! recall 94.36% (485/514; secrets 82.57%), 10 of 148 clean documents flagged (6.76%),
-//! seven of them four-part versions read as addresses. After fixes: 96.89%, 1 of 148.
+//! seven of them four-part versions read as addresses. After fixes: 97.28%, 1 of 148.
 //!
 //! The seventh, `heldout7.jsonl` (session 6, written after the sixth's fixes by another
 //! blind contributor), is an ordinary day's mix: support, finance, HR, healthcare, sales,
 //! DevOps, development, legal and personal requests, 23% non-English. 360 documents, 219
 //! with 438 labelled values and 141 clean. First run: recall 96.58% (423/438), 2 of 141
-//! clean documents flagged (1.42%), the best first run so far. After fixes: 97.72%, 0.
+//! clean documents flagged (1.42%), the best first run so far. After fixes: 97.95%, 0.
 //!
 //! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
 //! at least 98% (the targets) on the first four; the last three, still under
@@ -135,14 +135,14 @@ const CORPORA: [Corpus; 7] = [
         name: "heldout6.jsonl",
         text: include_str!("../data/heldout6.jsonl"),
         dictionary: false,
-        recall_at_least: 0.968, // 498/514
+        recall_at_least: 0.972, // 500/514
         over_target: &[],
     },
     Corpus {
         name: "heldout7.jsonl",
         text: include_str!("../data/heldout7.jsonl"),
         dictionary: false,
-        recall_at_least: 0.977, // 428/438
+        recall_at_least: 0.979, // 429/438
         over_target: &[],
     },
 ];
