@@ -93,8 +93,8 @@ impl Tally {
     }
 }
 
-/// A piece of the text that the view replaces: `start..end` reads as `out`.
-#[derive(Debug, PartialEq, Eq)]
+/// A piece of the text that the view replaces: `start..end` reads as `out`. (No `Debug`:
+/// `out` is digits of the prompt.)
 pub(crate) struct Unit {
     pub(crate) start: usize,
     pub(crate) end: usize,

@@ -1369,7 +1369,8 @@ fn placeholder_text(v: &[u8]) -> bool {
     // (`reporting_password`, `db-secret`): a variable, not its value.
     let name = t
         .iter()
-        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
+        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'))
+        && t.iter().any(|b| matches!(b, b'_' | b'-'));
     const NAMES: [&[u8]; 4] = [b"password", b"passwd", b"secret", b"token"];
     if name && NAMES.iter().any(|n| memchr::memmem::find(t, n).is_some()) {
         return true;
@@ -1456,11 +1457,10 @@ fn credential_url(v: &[u8]) -> bool {
     };
     let password = &userinfo[colon + 1..];
     let host = host.split(|&b| b == b':').next().unwrap_or(host);
-    // A database on this machine is reserved as a name, not as a secret: a strong
-    // password copied from a server's `.env` is still one (`postgres:postgres` is not).
-    let local = host.eq_ignore_ascii_case(b"localhost") || host == b"127.0.0.1";
-    let real = if local {
-        password.len() >= 12 && entropy(password) >= 3.5
+    // `localhost` is reserved as a name, not as a secret: a strong password copied from a
+    // server's `.env` is still one (`postgres:postgres` is not).
+    let real = if host.eq_ignore_ascii_case(b"localhost") {
+        password.len() >= 12 && entropy(password) >= 3.0
     } else {
         !is_reserved_domain(host)
     };
