@@ -217,7 +217,7 @@ impl Context {
 
 /// Whether `hay[s..e]` is a whole word: no letter or digit runs on into it from either
 /// side. Judged on `hay`, so a word cut by a window's edge (`sup|port`) is not `port`.
-fn is_whole_word(hay: &[u8], s: usize, e: usize) -> bool {
+pub(crate) fn is_whole_word(hay: &[u8], s: usize, e: usize) -> bool {
     let is_word = |b: u8| b.is_ascii_alphanumeric();
     let left = s == 0 || !is_word(hay[s]) || !is_word(hay[s - 1]);
     let right = e == hay.len() || !is_word(hay[e - 1]) || !is_word(hay[e]);

@@ -20,6 +20,8 @@
 //! Runs are found only in texts where the keyword pass saw enough of these words as whole
 //! words ([`Tally`]); the pass counts every word a run could use, so no run is missed.
 
+use super::detector::is_whole_word;
+
 /// Digits a run of spoken digits must spell: short runs are ordinary speech
 /// (`one two`, `oh nine`).
 pub(crate) const MIN_DIGITS: usize = 6;
@@ -62,8 +64,7 @@ impl Tally {
     /// Counts the `word`-th of [`WORDS`], found at `hay[at..at + len]`, if it is a whole
     /// word there.
     pub(crate) fn count(&mut self, word: usize, hay: &[u8], at: usize, len: usize) {
-        let outside = |i: Option<usize>| i.and_then(|i| hay.get(i)).is_none_or(|b| !is_word(*b));
-        if outside(at.checked_sub(1)) && outside(Some(at + len)) {
+        if is_whole_word(hay, at, at + len) {
             match WORDS[word].1 {
                 0 => self.dots += 1,
                 n => self.digit_words.push((at, at + len, n)),
@@ -296,14 +297,11 @@ impl Chain {
 /// Each digit three times: `SAID[3 * d..][..n]` is digit `d` said `n` times.
 const SAID: &[u8; 30] = b"000111222333444555666777888999";
 
-const DIGIT_WORDS: [&[u8]; 11] = [
-    b"zero", b"oh", b"one", b"two", b"three", b"four", b"five", b"six", b"seven", b"eight", b"nine",
-];
-
+/// The digit a word says: the first eleven of [`WORDS`], `oh` beside `zero`.
 fn digit_word(word: &[u8]) -> Option<u8> {
-    let i = DIGIT_WORDS
+    let i = WORDS[..11]
         .iter()
-        .position(|w| w.eq_ignore_ascii_case(word))?;
+        .position(|(w, _)| w.as_bytes().eq_ignore_ascii_case(word))?;
     Some(i.saturating_sub(1) as u8)
 }
 
