@@ -41,6 +41,7 @@ pub(crate) struct DetectorSpec {
     #[serde(default)]
     pub(crate) must_not_match: Vec<String>,
     pub(crate) context: Option<ContextSpec>,
+    pub(crate) wrapped: Option<WrappedSpec>,
 }
 
 fn yes() -> bool {
@@ -60,6 +61,16 @@ pub(crate) struct ContextSpec {
     pub(crate) boost: Vec<String>,
     #[serde(default)]
     pub(crate) exclude: Vec<String>,
+}
+
+/// `[detector.wrapped]`: the detector also reads a value broken across two lines at one
+/// of its spaces (`wrapped.rs`). Without labels the value must pass a checksum validator;
+/// with them, one of them must stand on its line before it (or on the line above).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WrappedSpec {
+    #[serde(default)]
+    pub(crate) labels: Vec<String>,
 }
 
 fn default_window() -> usize {
@@ -117,6 +128,9 @@ pub(crate) struct Detector {
     pub(crate) default_on: bool,
     allow: Vec<Vec<u8>>,
     context: Option<Context>,
+    /// The labels a value read across a line break needs (lowercase; none for a
+    /// checksum), when the detector reads such values at all.
+    pub(crate) wrapped: Option<Vec<String>>,
     pub(crate) must_match: Vec<String>,
     pub(crate) must_not_match: Vec<String>,
 }
@@ -313,6 +327,19 @@ impl Detector {
                 .collect(),
             None => Vec::new(),
         };
+        let wrapped = match spec.wrapped {
+            None => None,
+            Some(w) if w.labels.iter().any(String::is_empty) => {
+                return Err(BuildError::detector(id, "wrapped labels must not be empty"));
+            }
+            Some(w) if w.labels.is_empty() && !validator.is_some_and(Validator::is_checksum) => {
+                return Err(BuildError::detector(
+                    id,
+                    "a wrapped value needs labels or a checksum validator",
+                ));
+            }
+            Some(w) => Some(w.labels.iter().map(|l| l.to_ascii_lowercase()).collect()),
+        };
         let prevalidate = validator
             .and_then(Validator::on_digits)
             .filter(|_| value_group.is_some() && analysis::digits_only_in_value(&hir));
@@ -335,6 +362,7 @@ impl Detector {
             default_on: spec.default,
             allow: spec.allow.into_iter().map(String::into_bytes).collect(),
             context,
+            wrapped,
             must_match: spec.must_match,
             must_not_match: spec.must_not_match,
         })
@@ -348,10 +376,15 @@ impl Detector {
     }
 
     /// Every word that can make this detector run or change what it reports: its
-    /// keywords and its context words, lowercased.
+    /// keywords, its context words and its labels for wrapped values, lowercased.
     pub(crate) fn words(&self) -> impl Iterator<Item = &str> {
         let context = self.context.iter().flat_map(|c| c.all.iter());
-        self.keywords.iter().chain(context).map(String::as_str)
+        let labels = self.wrapped.iter().flatten();
+        self.keywords
+            .iter()
+            .chain(context)
+            .chain(labels)
+            .map(String::as_str)
     }
 
     /// Finds every accepted value of this detector that starts and ends in `span`;

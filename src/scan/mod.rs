@@ -50,6 +50,7 @@ mod scanner;
 pub(crate) mod spoken;
 mod structural;
 pub(crate) mod validate;
+mod wrapped;
 
 pub use dictionary::Dictionary;
 pub use error::BuildError;

@@ -15,6 +15,7 @@ use super::near::{self, Lines};
 use super::normalize::View;
 use super::spoken::{self, Tally};
 use super::structural::StructuralPass;
+use super::wrapped::{self, Joined};
 
 /// The pattern files compiled into the crate.
 const BUILTIN_FILES: [(&str, &str); 4] = [
@@ -362,6 +363,7 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
         must_match: Vec::new(),
         must_not_match: Vec::new(),
         context: None,
+        wrapped: None,
     }
 }
 
@@ -433,6 +435,8 @@ struct Inner {
     /// Every keyword and context word: a label that holds none cannot change what a
     /// scan of its value finds ([`Scanner::scan_labelled`]).
     label_words: Option<AhoCorasick>,
+    /// Whether some detector reads values broken across lines (`[detector.wrapped]`).
+    reads_wrapped: bool,
 }
 
 impl Scanner {
@@ -505,6 +509,7 @@ impl Scanner {
             .map(|i| (detectors.len() + i) as u32)
             .collect();
         let dict_matcher = DictMatcher::build(dictionaries, &slots)?;
+        let reads_wrapped = detectors.iter().any(|d| d.wrapped.is_some());
         let mut words: Vec<&str> = detectors.iter().flat_map(|d| d.words()).collect();
         words.sort_unstable();
         words.dedup();
@@ -534,6 +539,7 @@ impl Scanner {
                 allowlist,
                 min_confidence,
                 label_words,
+                reads_wrapped,
             }),
         })
     }
@@ -555,7 +561,44 @@ impl Scanner {
             candidates.clear();
             self.gated_candidates(view.bytes(), &mut candidates);
         }
+        self.read_wrapped(view.bytes(), &mut candidates, |hay, out| {
+            self.gated_candidates(hay, out);
+        });
         self.findings(&view, candidates)
+    }
+
+    /// Adds the values broken across two lines at one of their spaces (`wrapped.rs`):
+    /// when `hay` has such a break, `find` runs again on `hay` joined at them, and what
+    /// it finds is kept only when it crosses a break and its detector reads wrapped
+    /// values and accepts it (a checksum, or a label before it). Offsets stay `hay`'s.
+    fn read_wrapped(
+        &self,
+        hay: &[u8],
+        out: &mut Vec<Candidate>,
+        find: impl FnOnce(&[u8], &mut Vec<Candidate>),
+    ) {
+        if !self.inner.reads_wrapped {
+            return;
+        }
+        let breaks = wrapped::breaks(hay);
+        if breaks.is_empty() {
+            return;
+        }
+        let joined = Joined::new(hay, &breaks);
+        let mut found = Vec::new();
+        find(&joined.bytes, &mut found);
+        out.extend(found.into_iter().filter_map(|c| {
+            let labels = self
+                .inner
+                .detectors
+                .get(c.detector as usize)?
+                .wrapped
+                .as_ref()?;
+            let accepted = joined.crosses(c.start, c.end)
+                && (labels.is_empty() || wrapped::labelled(&joined.bytes, c.start, labels));
+            let (start, end) = joined.to_text(c.start, c.end);
+            accepted.then_some(Candidate { start, end, ..c })
+        }));
     }
 
     /// Finds sensitive data in `text` read as the value of `label`, as a JSON member's
@@ -758,7 +801,18 @@ impl Scanner {
         if !inner.detectors.is_empty() {
             view.read_spoken();
         }
-        let hay = view.bytes();
+        let mut candidates = Vec::new();
+        self.plain_candidates(view.bytes(), &mut candidates);
+        self.read_wrapped(view.bytes(), &mut candidates, |hay, out| {
+            self.plain_candidates(hay, out);
+        });
+        self.findings(&view, candidates)
+    }
+
+    /// The candidates of [`scan_plain`](Scanner::scan_plain) in `hay`.
+    #[cfg(test)]
+    fn plain_candidates(&self, hay: &[u8], candidates: &mut Vec<Candidate>) {
+        let inner = &*self.inner;
         let mut gated = vec![false; inner.detectors.len()];
         if let Some(keywords) = &inner.keywords {
             keywords.occurrences_by_aho_corasick(hay, |k, _| {
@@ -770,19 +824,17 @@ impl Scanner {
         for &i in &inner.structural_owners {
             gated[i as usize] = true;
         }
-        let mut candidates = Vec::new();
         for (i, d) in inner.detectors.iter().enumerate() {
             if gated[i] {
                 let (allow, min) = (&*inner.allowlist, inner.min_confidence);
                 d.values(hay, 0..hay.len(), usize::MAX, false, |start, end| {
-                    d.consider(i as u32, hay, start, end, allow, min, &mut candidates)
+                    d.consider(i as u32, hay, start, end, allow, min, candidates)
                 });
             }
         }
         if let Some(dicts) = &inner.dictionaries {
-            dicts.find(hay, inner.min_confidence, &mut candidates);
+            dicts.find(hay, inner.min_confidence, candidates);
         }
-        self.findings(&view, candidates)
     }
 
     fn slot(&self, index: u32) -> (&Arc<str>, Category) {
@@ -1380,6 +1432,49 @@ confidence = 0.7
         assert!(
             err.to_string().starts_with("detector `x`: invalid regex"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn team_detectors_read_wrapped_values_after_a_checksum_or_a_label() {
+        let team = |validator: &str, wrapped: &str| {
+            let toml = format!(
+                "[[detector]]\nid = \"team-ref\"\ncategory = \"pii\"\ndescription = \"Ref\"\n\
+                 regex = '\\b\\d{{3}} \\d{{3}} \\d{{3}}\\b'\n{validator}confidence = 0.9\n{wrapped}"
+            );
+            Scanner::builder()
+                .only(["team-ref"])
+                .detectors_toml("team.toml", &toml)
+                .build()
+        };
+        let err = team("", "[detector.wrapped]\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "detector `team-ref`: a wrapped value needs labels or a checksum validator"
+        );
+        let labelled = team("", "[detector.wrapped]\nlabels = [\"Ref\"]\n").unwrap();
+        let text = "Ref: 674 911\n862\nNext 674 911\n862";
+        let found: Vec<_> = labelled
+            .scan(text)
+            .iter()
+            .map(|f| (f.start(), f.end()))
+            .collect();
+        assert_eq!(found, [(5, 16)]);
+        // A checksum (Luhn) instead of a label: both, and not the one failing it.
+        let checked = team("validator = \"luhn\"\n", "[detector.wrapped]\n").unwrap();
+        let text = "Ref: 674 911\n862\nNext 674 911\n862\nBad 674 911\n863";
+        let found: Vec<_> = checked
+            .scan(text)
+            .iter()
+            .map(|f| (f.start(), f.end()))
+            .collect();
+        assert_eq!(found, [(5, 16), (22, 33)]);
+        // Without `[detector.wrapped]`, no wrapped value.
+        assert!(
+            team("validator = \"luhn\"\n", "")
+                .unwrap()
+                .scan(text)
+                .is_empty()
         );
     }
 

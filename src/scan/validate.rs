@@ -95,6 +95,29 @@ impl Validator {
         })
     }
 
+    /// Whether the check is a checksum over the whole value, which a number made of two
+    /// unrelated ones passes only by chance (a value read across a line break may be).
+    pub(crate) fn is_checksum(self) -> bool {
+        use Validator::*;
+        matches!(
+            self,
+            Luhn | PaymentCard
+                | Iban
+                | UkNhs
+                | CaSin
+                | InAadhaar
+                | EsNif
+                | EsNie
+                | ItCodiceFiscale
+                | AuTfn
+                | SgNric
+                | PlPesel
+                | AbaRouting
+                | BtcAddress
+                | GithubCrc32
+        )
+    }
+
     /// Whether the numeric value should be compared with allowlists as digits only.
     pub(crate) fn is_numeric(self) -> bool {
         use Validator::*;

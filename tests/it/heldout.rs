@@ -58,9 +58,9 @@
 //! 125 with 204 labelled values (22% obfuscated) and 86 clean. First run: recall 86.76%
 //! (177/204), 5 of 86 clean documents flagged (5.81%). Numbers spoken as words were 15 of
 //! its 27 misses; since the view reads them and its false alarms were fixed (session
-//! 6): 96.57% (197/204), 0 of 86 flagged. Its recall is below 98% (IBANs and phone
-//! numbers broken across lines, an unquoted password with `&`), so it is held to what it
-//! reached.
+//! 6): 96.57% (197/204), 0 of 86 flagged. Since numbers broken across two lines at a
+//! space are read (session 7, `[detector.wrapped]`): 99.51% (203/204), held to the target;
+//! the one miss is an unquoted password holding `&`.
 //!
 //! The sixth, `heldout6.jsonl` (session 6, blind like the others), is what developers,
 //! analysts and support staff paste at work: SQL results, stack traces and request
@@ -77,8 +77,8 @@
 //! clean documents flagged (1.42%), the best first run so far. After fixes: 97.95%, 0.
 //!
 //! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
-//! at least 98% (the targets) on the first four; the last three, still under
-//! 98%, are held to the recall they reached, so that no change loses what they found.
+//! at least 98% (the targets) on the first five; the sixth and seventh, still
+//! under 98%, are held to the recall they reached, so that no change loses what they found.
 //! Left: one hard negative in `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its
 //! cue word) and one in `heldout6.jsonl`. Since session 6 a dotted quad shaped like a
 //! version (`7.3.0.63`) needs a network word near it, which cleared the others. A corpus
@@ -122,15 +122,15 @@ const CORPORA: [Corpus; 7] = [
         recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
-    // The last three are under the recall target: each holds what it reached after its
-    // fixes (session 6), so that nothing found is lost. Raise to RECALL_TARGET when met.
     Corpus {
         name: "heldout5.jsonl",
         text: include_str!("../data/heldout5.jsonl"),
         dictionary: false,
-        recall_at_least: 0.965, // 197/204
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
+    // The last two are under the recall target: each holds what it reached after its
+    // fixes (session 6), so that nothing found is lost. Raise to RECALL_TARGET when met.
     Corpus {
         name: "heldout6.jsonl",
         text: include_str!("../data/heldout6.jsonl"),
