@@ -49,6 +49,7 @@ pub(crate) enum Validator {
     Hostname,
     NotSequence,
     SpokenEmail,
+    ObfuscatedEmail,
 }
 
 impl Validator {
@@ -84,6 +85,7 @@ impl Validator {
             "hostname" => Hostname,
             "not_sequence" => NotSequence,
             "spoken_email" => SpokenEmail,
+            "obfuscated_email" => ObfuscatedEmail,
             "ipv6_public" => Ipv6Public,
             "mac" => Mac,
             "phone" => Phone,
@@ -163,8 +165,10 @@ impl Validator {
         let v = &hay[start..end];
         use Validator::*;
         match self {
-            Luhn | PaymentCard | UsSsn | UsItin | UkNhs | CaSin | InAadhaar | AuTfn | PlPesel
-            | AbaRouting => self.on_digits().is_some_and(|verdict| verdict(&digits(v))),
+            PaymentCard => payment_card(&digits(v)) && !continues_a_time(&hay[..start]),
+            Luhn | UsSsn | UsItin | UkNhs | CaSin | InAadhaar | AuTfn | PlPesel | AbaRouting => {
+                self.on_digits().is_some_and(|verdict| verdict(&digits(v)))
+            }
             Iban => iban(v),
             UkNino => uk_nino(v),
             EsNif => es_nif(v),
@@ -190,6 +194,7 @@ impl Validator {
             CredentialUrl => credential_url(v),
             Hostname => hostname_ends(hay, end),
             NotSequence => !is_numeric_placeholder(v),
+            ObfuscatedEmail => obfuscated_email(v),
             SpokenEmail => email(
                 &v.iter()
                     .copied()
@@ -994,24 +999,80 @@ fn base64_secret(v: &[u8]) -> bool {
     }
 }
 
-/// RFC 2606 / RFC 6761 names: documentation and special-use domains.
+/// RFC 2606 / RFC 6761 names: documentation and special-use domains, and `example`
+/// under any country's domain (`example.de`, `example.co.uk`, `mail.example.com.br`),
+/// which documentation and forms in other languages use as RFC 2606 uses `example.com`.
 pub(crate) fn is_reserved_domain(domain: &[u8]) -> bool {
     let d = domain.to_ascii_lowercase();
     let d = d.strip_suffix(b".").unwrap_or(&d);
-    const EXACT: [&[u8]; 3] = [b"example.com", b"example.net", b"example.org"];
     // `.local` (mDNS) is special-use too, but `db.ns.svc.cluster.local` credentials are
     // real ones: it is not treated as reserved.
     const TLDS: [&[u8]; 4] = [b"test", b"example", b"invalid", b"localhost"];
     if d == b"localhost" {
         return true;
     }
-    for e in EXACT {
-        if d == e || (d.len() > e.len() && d.ends_with(e) && d[d.len() - e.len() - 1] == b'.') {
-            return true;
-        }
-    }
-    TLDS.iter()
-        .any(|t| d.len() > t.len() && d.ends_with(t) && d[d.len() - t.len() - 1] == b'.')
+    let labels: Vec<&[u8]> = d.split(|&b| b == b'.').collect();
+    // `example` and what follows it: a top-level domain, or a second-level one under a
+    // country (`co.uk`, `com.au`).
+    let documentation = labels
+        .iter()
+        .position(|l| *l == b"example")
+        .is_some_and(|i| match &labels[i + 1..] {
+            [tld] => tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic),
+            [sld, cc] => {
+                matches!(
+                    *sld,
+                    b"co" | b"com" | b"net" | b"org" | b"ac" | b"gov" | b"edu" | b"ne" | b"or"
+                ) && cc.len() == 2
+                    && cc.iter().all(u8::is_ascii_alphabetic)
+            }
+            _ => false,
+        });
+    documentation
+        || TLDS
+            .iter()
+            .any(|t| d.len() > t.len() && d.ends_with(t) && d[d.len() - t.len() - 1] == b'.')
+}
+
+/// An address written around the `@` and the dots (`jane [at] acme [dot] de`, `jane at
+/// acme dot de`, `jane@acme [dot] de`): its domain, read back, is not reserved.
+fn obfuscated_email(v: &[u8]) -> bool {
+    const AT: [&[u8]; 9] = [
+        b"at",
+        b"@",
+        b"\xc3\xa4t",
+        b"arroba",
+        b"arobase",
+        b"chiocciola",
+        b"klammeraffe",
+        b"ma\xc5\x82pa",
+        b"malpa",
+    ];
+    const DOT: [&[u8]; 7] = [
+        b"dot", b".", b"punkt", b"punto", b"point", b"kropka", b"ponto",
+    ];
+    let lower = v.to_ascii_lowercase();
+    // Words of the address: the brackets and spaces around `at` and `dot` split them.
+    let words: Vec<&[u8]> = lower
+        .split(|&b| b.is_ascii() && !(b.is_ascii_alphanumeric() || b"_%+-.@".contains(&b)))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let domain = match words.iter().position(|w| AT.contains(w)) {
+        Some(at) => words[at + 1..].to_vec(),
+        // `jane@acme [dot] de`: the `@` inside a word.
+        None => match words.iter().position(|w| w.contains(&b'@')) {
+            Some(at) => {
+                let after =
+                    &words[at][words[at].iter().position(|&b| b == b'@').unwrap_or(0) + 1..];
+                std::iter::once(after)
+                    .chain(words[at + 1..].iter().copied())
+                    .collect()
+            }
+            None => return true,
+        },
+    };
+    let domain: Vec<&[u8]> = domain.into_iter().filter(|w| !DOT.contains(w)).collect();
+    !is_reserved_domain(&domain.join(&b'.'))
 }
 
 /// Whether what follows a `user@host` makes it part of a URL or an SSH remote rather
@@ -1230,8 +1291,9 @@ fn phone(v: &[u8]) -> bool {
     range.contains(&d.len())
         && !all_same(&d)
         && !is_sequence(&d)
-        && nanp.is_none_or(|n| n.len() != 10 || nanp_number(n))
+        && nanp.is_none_or(|n| n.len() == 10 && nanp_number(n))
         && country_code_fits(v)
+        && !all_same(&d[d.len().saturating_sub(7)..])
 }
 
 /// After `+` or `00`, the country code: of one digit, only 1 (North America) and 7
@@ -1285,6 +1347,28 @@ fn date(v: &[u8]) -> bool {
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",
     ];
+    // A Japanese era year (`昭和44年`, `平成元年`) counts from the year before the era's
+    // first.
+    const ERAS: [(&str, u32); 5] = [
+        ("明治", 1867),
+        ("大正", 1911),
+        ("昭和", 1925),
+        ("平成", 1988),
+        ("令和", 2018),
+    ];
+    if let Some((era, before)) = ERAS.iter().find(|(e, _)| v.starts_with(e.as_bytes())) {
+        let rest = &v[era.len()..];
+        let (year, rest) = match rest.strip_prefix("元".as_bytes()) {
+            Some(rest) => (1, rest),
+            None => {
+                let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                (number(&digits(&rest[..n])), &rest[n..])
+            }
+        };
+        let mut gregorian = (before + year).to_string().into_bytes();
+        gregorian.extend_from_slice(rest);
+        return year > 0 && date(&gregorian);
+    }
     let lower = v.to_ascii_lowercase();
     let mut numbers: Vec<u32> = Vec::new();
     let mut month_name = None;
@@ -1404,7 +1488,7 @@ fn placeholder_text(v: &[u8]) -> bool {
     if DIGESTS.iter().any(|d| lower.starts_with(d)) {
         return true;
     }
-    if placeholder_parts().is_match(&lower) {
+    if placeholder_parts().is_match(&lower) || angle_bracket_name(&lower) {
         return true;
     }
     // Environment and template references: `$DB_PASSWORD`, `%APPDATA%`, `process.env.X`.
@@ -1418,6 +1502,31 @@ fn placeholder_text(v: &[u8]) -> bool {
         || lower.starts_with(b"os.environ")
         || lower.starts_with(b"os.getenv")
         || lower.starts_with(b"env(")
+}
+
+/// Whether the bytes before a number end in a time of day's hours and minutes
+/// (`12:44:`): the number goes on from the time (`12:44:50.128  4208  14327`, a log
+/// line's seconds, process and thread ids), and is not a card.
+fn continues_a_time(before: &[u8]) -> bool {
+    matches!(before, [.., h, b':', m1, m2, b':'] if h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit())
+}
+
+/// A name in angle brackets (`<password>`, `<db token>`, `<API_KEY>`) stands in for a
+/// value: letters, or words joined by `_`, `-`, `.` or spaces. A lone `<` or `>` does
+/// not, nor do random characters between two (`...2K<$yco...`, `Xq7<kP2>v9`): salts and
+/// strong passwords hold them.
+fn angle_bracket_name(lower: &[u8]) -> bool {
+    lower.iter().enumerate().any(|(i, &b)| {
+        let rest = &lower[i + 1..];
+        let len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b' ' | b'.'))
+            .count();
+        let name = &rest[..len];
+        let words = name.iter().all(u8::is_ascii_lowercase)
+            || name.iter().any(|b| matches!(b, b'_' | b'-' | b' ' | b'.'));
+        b == b'<' && len >= 3 && words && rest.get(len) == Some(&b'>')
+    })
 }
 
 /// Pieces that mark a whole value as a stand-in, in one automaton built once: a
@@ -1439,8 +1548,6 @@ fn placeholder_parts() -> &'static AhoCorasick {
             "dummy",
             "redacted",
             "sample",
-            "<",
-            ">",
             "${",
             "{{",
             "$(",
@@ -1620,6 +1727,78 @@ mod tests {
         assert!(!ok(Validator::Email, "jane@example.com"));
         assert!(!ok(Validator::Email, "jane@mail.example.org"));
         assert!(!ok(Validator::Email, "jane@host.test"));
+        // `example` under a country's domain is documentation; names holding it are not.
+        for reserved in [
+            "jane@example.de",
+            "jane@mail.example.co.uk",
+            "j@example.com.br",
+        ] {
+            assert!(!ok(Validator::Email, reserved), "{reserved}");
+        }
+        for real in [
+            "jane@example-corp.de",
+            "jane@myexample.de",
+            "j@examples.fr",
+            "j@example.acme.de",
+        ] {
+            assert!(ok(Validator::Email, real), "{real}");
+        }
+        let obfuscated = |v| ok(Validator::ObfuscatedEmail, v);
+        assert!(obfuscated("jane [at] acme-mail [dot] de"));
+        assert!(obfuscated("m.hoffmann (ät) gmx (punkt) net"));
+        assert!(obfuscated("ops@acme-mail[.]io"));
+        assert!(!obfuscated("billing [at] example [dot] com"));
+        assert!(!obfuscated("info (ät) example (punkt) de"));
+        assert!(!obfuscated("jan małpa example kropka pl"));
+        assert!(!obfuscated("mail@example[.]co[.]uk"));
+    }
+
+    #[test]
+    fn a_name_in_angle_brackets_is_a_placeholder_and_a_lone_bracket_is_not() {
+        for p in [
+            "<password>",
+            "<db token>",
+            "Bearer <API_KEY>",
+            "<your-key.here>",
+        ] {
+            assert!(is_placeholder(p.as_bytes()), "{p}");
+        }
+        for real in [
+            "T}qk}7eZPr_wj2o-[,9K<$ycoMvF}W,>u3RATK",
+            "Xq7<kP2>v9Lm#",
+            "a<>b9Kq2mZ",
+        ] {
+            assert!(!is_placeholder(real.as_bytes()), "{real}");
+        }
+    }
+
+    #[test]
+    fn a_number_that_goes_on_from_a_time_is_not_a_card() {
+        let card = |text: &str, value: &str| {
+            let start = text.find(value).unwrap();
+            Validator::PaymentCard.check(text.as_bytes(), start, start + value.len())
+        };
+        // A logcat line's seconds, process and thread ids (Luhn-valid; 50 is Maestro).
+        let log = "01-03 12:44:50.128  4208  14327 E AndroidRuntime";
+        assert!(!card(log, "50.128  4208  14327"));
+        assert!(card("card: 5170 523353-326303", "5170 523353-326303"));
+        assert!(card(
+            "at 12:44 card 4539 1488 0343 6467",
+            "4539 1488 0343 6467"
+        ));
+    }
+
+    #[test]
+    fn phones_after_plus_one_are_north_american() {
+        let phone = |v| ok(Validator::Phone, v);
+        assert!(phone("+1 415 867 5309"));
+        // Seven digits after `+1`, the fictional exchange, an area code of 1.
+        assert!(!phone("+1 555 0100"));
+        assert!(!phone("+1 415 555 0142"));
+        assert!(!phone("+1 115 867 5309"));
+        // The last seven digits all one digit: a placeholder.
+        assert!(!phone("03-0000-0000"));
+        assert!(phone("03-3666-7489"));
     }
 
     #[test]

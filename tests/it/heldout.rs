@@ -76,8 +76,20 @@
 //! with 438 labelled values and 141 clean. First run: recall 96.58% (423/438), 2 of 141
 //! clean documents flagged (1.42%), the best first run so far. After fixes: 97.95%, 0.
 //!
+//! The eighth, `heldout8.jsonl` (session 7, blind like the others, after the wrapped
+//! numbers of `wrapped.rs` were read but before anything else changed), follows a new
+//! brief: long incident timelines and postmortems, forms pasted from PDFs each in one
+//! language (German, French, Spanish, Portuguese, Italian, Dutch, Polish, Swedish,
+//! Japanese, Hindi, and English for six countries), data exports and crash logs. 438
+//! documents, 262 with 1,108 labelled values (12% of the distinct values obfuscated) and
+//! 176 clean or look-alike. First run: recall 97.38% (1079/1108; secrets 84.96%), 13 of
+//! 176 clean documents flagged (7.39%), ten of them emails at `example.<country>`
+//! domains. After fixes (each a class with examples of its own, CHANGELOG.md): 99.91%,
+//! 0 of 176. The one miss is a date of birth in a Heisei year that never was (平成43年,
+//! 2031: the era ended in its 31st year), which the date check rejects.
+//!
 //! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
-//! at least 98% (the targets) on the first five; the sixth and seventh, still
+//! at least 98% (the targets) on all but the sixth and seventh, which, still
 //! under 98%, are held to the recall they reached, so that no change loses what they found.
 //! Left: one hard negative in `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its
 //! cue word) and one in `heldout6.jsonl`. Since session 6 a dotted quad shaped like a
@@ -93,7 +105,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Embedded at compile time so that the test does not depend on the working directory.
-const CORPORA: [Corpus; 7] = [
+const CORPORA: [Corpus; 8] = [
     Corpus {
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
@@ -143,6 +155,13 @@ const CORPORA: [Corpus; 7] = [
         text: include_str!("../data/heldout7.jsonl"),
         dictionary: false,
         recall_at_least: 0.979, // 429/438
+        over_target: &[],
+    },
+    Corpus {
+        name: "heldout8.jsonl",
+        text: include_str!("../data/heldout8.jsonl"),
+        dictionary: false,
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
 ];
