@@ -41,6 +41,7 @@ pub(crate) enum Validator {
     Ipv4Versionlike,
     Ipv6Public,
     Mac,
+    NetfilterMac,
     Phone,
     PhoneNanp,
     Date,
@@ -88,6 +89,7 @@ impl Validator {
             "obfuscated_email" => ObfuscatedEmail,
             "ipv6_public" => Ipv6Public,
             "mac" => Mac,
+            "netfilter_mac" => NetfilterMac,
             "phone" => Phone,
             "phone_nanp" => PhoneNanp,
             "date" => Date,
@@ -187,6 +189,7 @@ impl Validator {
             Ipv4Versionlike => ipv4_public(hay, start, end) && versionlike(v),
             Ipv6Public => ipv6_public(hay, start, end),
             Mac => mac(v),
+            NetfilterMac => netfilter_mac(v),
             Phone => phone(v),
             PhoneNanp => phone_nanp(v) && !names_more(&hay[end..]),
             Date => date(v) && !followed_by_time(&hay[end..]),
@@ -904,7 +907,12 @@ fn github_crc32(v: &[u8]) -> bool {
     let Some(us) = v.iter().position(|&b| b == b'_') else {
         return false;
     };
-    let body = &v[us + 1..];
+    // A token wrapped across a line is read without its line break.
+    let body: Vec<u8> = v[us + 1..]
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\r' | b'\n'))
+        .collect();
     body.len() == 36 && base62(crc32(&body[..30]), 6) == body[30..]
 }
 
@@ -1276,6 +1284,13 @@ fn mac(v: &[u8]) -> bool {
         && !hex.iter().all(|&b| b == b'0')
         && !hex.iter().all(|&b| b == b'f')
         && !documentation
+}
+
+/// A netfilter `MAC=` field's destination and source addresses, one after the other
+/// (`ac:de:48:83:7e:ef:28:cf:e9:55:a7:31`): either one a MAC address as [`mac`] checks
+/// (the destination may be broadcast, the source is a device).
+fn netfilter_mac(v: &[u8]) -> bool {
+    v.len() == 35 && (mac(&v[..17]) || mac(&v[18..]))
 }
 
 fn phone(v: &[u8]) -> bool {

@@ -89,8 +89,10 @@
 //! 2031: the era ended in its 31st year), which the date check rejects.
 //!
 //! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
-//! at least 98% (the targets) on all but the sixth and seventh, which, still
-//! under 98%, are held to the recall they reached, so that no change loses what they found.
+//! at least 98% (the targets). The sixth and seventh reached it in session 7
+//! (98.25% and 98.17%: netfilter `MAC=` fields, `mysqli` positional passwords, `пароль`
+//! with no colon, a wrapped GitHub token); until then they were held to the recall
+//! they had reached, so that no change loses what they found.
 //! Left: one hard negative in `heldout2.jsonl` (`10.4.1.7`, a version 48 bytes after its
 //! cue word) and one in `heldout6.jsonl`. Since session 6 a dotted quad shaped like a
 //! version (`7.3.0.63`) needs a network word near it, which cleared the others. A corpus
@@ -141,20 +143,18 @@ const CORPORA: [Corpus; 8] = [
         recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
-    // The last two are under the recall target: each holds what it reached after its
-    // fixes (session 6), so that nothing found is lost. Raise to RECALL_TARGET when met.
     Corpus {
         name: "heldout6.jsonl",
         text: include_str!("../data/heldout6.jsonl"),
         dictionary: false,
-        recall_at_least: 0.972, // 500/514
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
     Corpus {
         name: "heldout7.jsonl",
         text: include_str!("../data/heldout7.jsonl"),
         dictionary: false,
-        recall_at_least: 0.979, // 429/438
+        recall_at_least: RECALL_TARGET,
         over_target: &[],
     },
     Corpus {
