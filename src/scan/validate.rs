@@ -1531,7 +1531,7 @@ fn continues_a_time(before: &[u8]) -> bool {
 /// not, nor do random characters between two (`...2K<$yco...`, `Xq7<kP2>v9`): salts and
 /// strong passwords hold them.
 fn angle_bracket_name(lower: &[u8]) -> bool {
-    lower.iter().enumerate().any(|(i, &b)| {
+    memchr::memchr_iter(b'<', lower).any(|i| {
         let rest = &lower[i + 1..];
         let len = rest
             .iter()
@@ -1540,7 +1540,7 @@ fn angle_bracket_name(lower: &[u8]) -> bool {
         let name = &rest[..len];
         let words = name.iter().all(u8::is_ascii_lowercase)
             || name.iter().any(|b| matches!(b, b'_' | b'-' | b' ' | b'.'));
-        b == b'<' && len >= 3 && words && rest.get(len) == Some(&b'>')
+        len >= 3 && words && rest.get(len) == Some(&b'>')
     })
 }
 
