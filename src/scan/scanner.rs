@@ -594,9 +594,9 @@ impl Scanner {
                 .get(c.detector as usize)?
                 .wrapped
                 .as_ref()?;
-            let accepted = joined.crosses(c.start, c.end)
-                && (labels.is_empty() || wrapped::labelled(&joined.bytes, c.start, labels));
             let (start, end) = joined.to_text(c.start, c.end);
+            let accepted = joined.crosses(c.start, c.end)
+                && (labels.is_empty() || wrapped::labelled(hay, start, labels));
             accepted.then_some(Candidate { start, end, ..c })
         }));
     }

@@ -157,7 +157,7 @@ impl StructuralPass {
 
     /// Walks the DFA over `hay` and calls `each(pattern, end)` at every place where a
     /// match of some pattern ends, in order of `end`. `false` when the DFA stopped (a
-    /// quit byte) or `each` returned `false`.
+    /// quit byte, or a cache that gave up) or `each` returned `false`.
     ///
     /// The walk is the library's overlapping search without its bookkeeping: it moves
     /// through untagged states with `next_state_untagged` and leaves the rest (states

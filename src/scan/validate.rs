@@ -1020,13 +1020,16 @@ pub(crate) fn is_reserved_domain(domain: &[u8]) -> bool {
         return true;
     }
     let labels: Vec<&[u8]> = d.split(|&b| b == b'.').collect();
-    // `example` and what follows it: a top-level domain, or a second-level one under a
-    // country (`co.uk`, `com.au`).
+    // `example` and what follows it: `com`, `net`, `org` (RFC 2606) or a country's
+    // top-level domain, or a second-level one under a country (`co.uk`, `com.au`).
     let documentation = labels
         .iter()
         .position(|l| *l == b"example")
         .is_some_and(|i| match &labels[i + 1..] {
-            [tld] => tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic),
+            [tld] => {
+                matches!(*tld, b"com" | b"net" | b"org")
+                    || (tld.len() == 2 && tld.iter().all(u8::is_ascii_alphabetic))
+            }
             [sld, cc] => {
                 matches!(
                     *sld,
@@ -1364,14 +1367,15 @@ fn date(v: &[u8]) -> bool {
     ];
     // A Japanese era year (`昭和44年`, `平成元年`) counts from the year before the era's
     // first.
-    const ERAS: [(&str, u32); 5] = [
-        ("明治", 1867),
-        ("大正", 1911),
-        ("昭和", 1925),
-        ("平成", 1988),
-        ("令和", 2018),
+    // (era, the year before its first, its last year if it has ended)
+    const ERAS: [(&str, u32, u32); 5] = [
+        ("明治", 1867, 45),
+        ("大正", 1911, 15),
+        ("昭和", 1925, 64),
+        ("平成", 1988, 31),
+        ("令和", 2018, u32::MAX),
     ];
-    if let Some((era, before)) = ERAS.iter().find(|(e, _)| v.starts_with(e.as_bytes())) {
+    if let Some((era, before, last)) = ERAS.iter().find(|(e, _, _)| v.starts_with(e.as_bytes())) {
         let rest = &v[era.len()..];
         let (year, rest) = match rest.strip_prefix("元".as_bytes()) {
             Some(rest) => (1, rest),
@@ -1382,7 +1386,7 @@ fn date(v: &[u8]) -> bool {
         };
         let mut gregorian = (before + year).to_string().into_bytes();
         gregorian.extend_from_slice(rest);
-        return year > 0 && date(&gregorian);
+        return (1..=*last).contains(&year) && date(&gregorian);
     }
     let lower = v.to_ascii_lowercase();
     let mut numbers: Vec<u32> = Vec::new();
@@ -1506,6 +1510,24 @@ fn placeholder_text(v: &[u8]) -> bool {
     if placeholder_parts().is_match(&lower) || angle_bracket_name(&lower) {
         return true;
     }
+    // A bracketed note (`<YOUR DB PASSWORD!>`, `<mot de passe à changer>`).
+    if t.starts_with(b"<") && t.ends_with(b">") && t.contains(&b' ') {
+        return true;
+    }
+    // A count or size joined to a word (`12-stellig`, `2FA-Reset`, `3-day`): prose.
+    let count = t.iter().take_while(|b| b.is_ascii_digit()).count();
+    let unit = t[count..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    if count > 0
+        && unit <= 3
+        && t.get(count + unit) == Some(&b'-')
+        && t.len() - count - unit > 2
+        && t[count + unit + 1..].iter().all(u8::is_ascii_alphabetic)
+    {
+        return true;
+    }
     // Environment and template references: `$DB_PASSWORD`, `%APPDATA%`, `process.env.X`.
 
     (lower.starts_with(b"$")
@@ -1601,6 +1623,14 @@ fn credential_url(v: &[u8]) -> bool {
         return false;
     };
     let password = &userinfo[colon + 1..];
+    // `http://localhost:3000?email=jane@acme.io`: a port and a query, not a password.
+    let port = password.split(|&b| b == b'?').next().unwrap_or(password);
+    if password.contains(&b'?')
+        && (1..=5).contains(&port.len())
+        && port.iter().all(u8::is_ascii_digit)
+    {
+        return false;
+    }
     let host = host.split(|&b| b == b':').next().unwrap_or(host);
     // `localhost` is reserved as a name, not as a secret: a strong password copied from a
     // server's `.env` is still one (`postgres:postgres` is not).
@@ -1755,6 +1785,8 @@ mod tests {
             "jane@myexample.de",
             "j@examples.fr",
             "j@example.acme.de",
+            "j@example.dev",
+            "j@example.company",
         ] {
             assert!(ok(Validator::Email, real), "{real}");
         }
@@ -1770,6 +1802,15 @@ mod tests {
 
     #[test]
     fn a_name_in_angle_brackets_is_a_placeholder_and_a_lone_bracket_is_not() {
+        for p in [
+            "<YOUR DB PASSWORD!>",
+            "<mot de passe à changer>",
+            "12-stellig",
+            "2FA-Reset",
+        ] {
+            assert!(is_placeholder(p.as_bytes()), "{p}");
+        }
+        assert!(!is_placeholder(b"12-Tiger!x"));
         for p in [
             "<password>",
             "<db token>",
@@ -1801,6 +1842,23 @@ mod tests {
             "at 12:44 card 4539 1488 0343 6467",
             "4539 1488 0343 6467"
         ));
+    }
+
+    #[test]
+    fn a_port_before_a_query_is_not_a_password() {
+        let url = |v| ok(Validator::CredentialUrl, v);
+        assert!(!url("http://localhost:3000?email=jane.doe@acme.io"));
+        assert!(!url("redis://cache:6379?client=ops@acme.io"));
+        assert!(url("postgres://app:Harbor_62kLq?@pg-3.prod.internal:5432"));
+        assert!(url("redis://:Quartz!52MTX?@cache:6379"));
+    }
+
+    #[test]
+    fn japanese_era_years_count_from_the_era_and_end_with_it() {
+        let date = |v: &str| ok(Validator::Date, v);
+        assert!(date("昭和44年8月7日") && date("平成元年1月8日") && date("令和2年3月4日"));
+        // Shōwa ended in its 64th year, Heisei in its 31st.
+        assert!(!date("昭和65年1月1日") && !date("平成32年1月1日"));
     }
 
     #[test]

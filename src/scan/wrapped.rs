@@ -19,8 +19,6 @@
 
 use std::ops::Range;
 
-use super::detector::is_whole_word;
-
 /// Every qualifying break in `hay`, in order: each range holds the trailing blanks, the
 /// `\r` if any and the `\n`.
 pub(crate) fn breaks(hay: &[u8]) -> Vec<Range<usize>> {
@@ -118,7 +116,10 @@ impl Joined {
 
 /// Whether one of `labels` (lowercase) stands as a whole word on the line of `bytes`
 /// that `start` is on, before it, or on the line above when only blanks and punctuation
-/// precede the value on its own (a form's label above its field).
+/// precede the value on its own (a form's label above its field). `bytes` is the text
+/// before joining, so that a line is a line as written. Letters of other scripts are
+/// word characters here (`tel` is not in `Hôtel`), and case is folded in them too
+/// (`TÉL`).
 pub(crate) fn labelled(bytes: &[u8], start: usize, labels: &[String]) -> bool {
     let line_start = |end: usize| memchr::memrchr(b'\n', &bytes[..end]).map_or(0, |i| i + 1);
     let from = line_start(start);
@@ -132,10 +133,14 @@ pub(crate) fn labelled(bytes: &[u8], start: usize, labels: &[String]) -> bool {
     } else {
         from
     };
-    let line = bytes[from..start].to_ascii_lowercase();
+    let line = String::from_utf8_lossy(&bytes[from..start]).to_lowercase();
+    let line = line.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
     labels.iter().any(|label| {
-        memchr::memmem::find_iter(&line, label.as_bytes())
-            .any(|at| is_whole_word(&line, at, at + label.len()))
+        memchr::memmem::find_iter(line, label.as_bytes()).any(|at| {
+            let end = at + label.len();
+            (at == 0 || !word(line[at - 1])) && (end == line.len() || !word(line[end]))
+        })
     })
 }
 
@@ -207,5 +212,10 @@ mod tests {
         assert!(!at("Telefon: siehe unten\nArtikel 0151 2738", "0151"));
         assert!(!at("Telefonbuch 0151 2738", "0151"));
         assert!(!at("0151 2738", "0151"));
+        let labels = ["tel".to_string(), "tél".to_string()];
+        let at =
+            |text: &str, value: &str| labelled(text.as_bytes(), text.find(value).unwrap(), &labels);
+        assert!(at("TÉL : 06 12 34", "06"));
+        assert!(!at("Hôtel réservé, confirmation 06 12 34", "06"));
     }
 }

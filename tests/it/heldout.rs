@@ -88,6 +88,16 @@
 //! 0 of 176. The one miss is a date of birth in a Heisei year that never was (平成43年,
 //! 2031: the era ended in its 31st year), which the date check rejects.
 //!
+//! The ninth, `heldout9.jsonl` (session 7, written blind after the eighth's fixes),
+//! stresses false alarms: a bank's, an insurer's, a hospital group's and a telecom
+//! operator's back office and IT in fifteen languages, 45% clean documents full of
+//! look-alikes (BICs, ABA numbers, creditor ids, LEIs, ISINs, masked cards, IMEIs, NPIs,
+//! ICD codes). 400 documents, 220 with 528 labelled values and 180 clean. First run:
+//! recall 96.21% (508/528; financial 93.62%, secrets 88.14%), 4 of 180 clean documents
+//! flagged (2.22%). After fixes: 99.81%, and still 4 of 180: the two classes behind them
+//! (ids in a telecom export's column shaped like compact French mobiles, a claim number
+//! after `nr` shaped like a German landline) are left open and listed in `over_target`.
+//!
 //! Asserted on every corpus: at most 1% of clean documents with a finding, and recall of
 //! at least 98% (the targets). The sixth and seventh reached it in session 7
 //! (98.25% and 98.17%: netfilter `MAC=` fields, `mysqli` positional passwords, `пароль`
@@ -107,7 +117,7 @@ use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 
 /// Embedded at compile time so that the test does not depend on the working directory.
-const CORPORA: [Corpus; 8] = [
+const CORPORA: [Corpus; 9] = [
     Corpus {
         name: "heldout.jsonl",
         text: include_str!("../data/heldout.jsonl"),
@@ -163,6 +173,17 @@ const CORPORA: [Corpus; 8] = [
         dictionary: false,
         recall_at_least: RECALL_TARGET,
         over_target: &[],
+    },
+    Corpus {
+        name: "heldout9.jsonl",
+        text: include_str!("../data/heldout9.jsonl"),
+        dictionary: false,
+        recall_at_least: RECALL_TARGET,
+        // Over the 1% target (1 of 180 allowed): ten-digit ids in a CDR export's
+        // `charging_id` column read as compact French mobiles (`07...`), and a Polish
+        // claim number `nr 0271/61194` read as a German landline. Not fixed: see the
+        // README's limitations.
+        over_target: &["h9-csv-011", "h9-csv-016", "h9-csv-032", "h9-email-052"],
     },
 ];
 const MIN_DOCS: usize = 200;
