@@ -378,11 +378,10 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
 ///
 /// # Performance
 ///
-/// Measured on the 2-core development machine with the default detectors (301): a 4 KB
-/// mixed prompt scans in 37-38 µs at the median and 68-83 µs at p99
+/// Measured on the 2-core development machine with the default detectors (309): a 4 KB
+/// mixed prompt scans in 39-41 µs at the median and 76-88 µs at p99
 /// (`cargo bench --bench latency`); a 4.2 MB mix of prose, code, logs, JSON and CSV at
-/// 77-87 MiB/s on a day when the session-start code ran at 71-95 beside it
-/// (`cargo bench --bench scan -- throughput`). Each concurrent scan keeps its
+/// 95-97 MiB/s (`cargo bench --bench scan -- throughput`). Each concurrent scan keeps its
 /// lazy-DFA caches warm in a pool, capped at 40 MiB; after the 4.2 MB benchmark corpus
 /// they hold 2.4 MiB. The keyword automaton (~1.1 MiB) is shared. DESIGN.md, "Where scan
 /// time goes", has the breakdown.
