@@ -378,7 +378,7 @@ fn internal_hostname_spec(suffixes: &[String]) -> DetectorSpec {
 ///
 /// # Performance
 ///
-/// Measured on the 2-core development machine with the default detectors (309): a 4 KB
+/// Measured on the 2-core development machine with the default detectors (310): a 4 KB
 /// mixed prompt scans in 39-41 µs at the median and 76-88 µs at p99
 /// (`cargo bench --bench latency`); a 4.2 MB mix of prose, code, logs, JSON and CSV at
 /// 95-97 MiB/s (`cargo bench --bench scan -- throughput`). Each concurrent scan keeps its
