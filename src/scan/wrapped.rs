@@ -6,9 +6,10 @@
 //! `number_break` in `normalize.rs`): a line that ends in a number and one that begins with
 //! one are far more often two rows of a table or a log, and joining them would read one
 //! number out of two rows. So the scanner reads a text joined at such breaks only when it
-//! has one, and keeps from that reading only a value that crosses a break, of a detector
-//! that reads wrapped values (`[detector.wrapped]` in its pattern), which passes a
-//! checksum or stands after one of the detector's labels.
+//! has one, and keeps from that reading only a value that crosses exactly one break (a
+//! value across two is more likely three rows of a list than a number wrapped twice), of
+//! a detector that reads wrapped values (`[detector.wrapped]` in its pattern), and which
+//! passes a checksum or stands after one of the detector's labels.
 //!
 //! A break qualifies when the line before it ends in a group of two to six digits or
 //! capitals holding a digit, after a blank, a `+` or nothing (one or two trailing blanks
