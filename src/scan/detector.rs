@@ -128,7 +128,7 @@ pub(crate) struct Detector {
     pub(crate) default_on: bool,
     allow: Vec<Vec<u8>>,
     context: Option<Context>,
-    /// The labels a value read across a line break needs (lowercase; none for a
+    /// The labels a value read across a line break needs (lowercase in every script; none for a
     /// checksum), when the detector reads such values at all.
     pub(crate) wrapped: Option<Vec<String>>,
     pub(crate) must_match: Vec<String>,
@@ -338,7 +338,8 @@ impl Detector {
                     "a wrapped value needs labels or a checksum validator",
                 ));
             }
-            Some(w) => Some(w.labels.iter().map(|l| l.to_ascii_lowercase()).collect()),
+            // Lowercased as `wrapped::labelled` lowercases the line: in every script.
+            Some(w) => Some(w.labels.iter().map(|l| l.to_lowercase()).collect()),
         };
         let prevalidate = validator
             .and_then(Validator::on_digits)

@@ -1451,23 +1451,22 @@ confidence = 0.7
             err.to_string(),
             "detector `team-ref`: a wrapped value needs labels or a checksum validator"
         );
+        let spans = |scanner: &Scanner, text: &str| -> Vec<(usize, usize)> {
+            scanner
+                .scan(text)
+                .iter()
+                .map(|f| (f.start(), f.end()))
+                .collect()
+        };
         let labelled = team("", "[detector.wrapped]\nlabels = [\"Ref\"]\n").unwrap();
-        let text = "Ref: 674 911\n862\nNext 674 911\n862";
-        let found: Vec<_> = labelled
-            .scan(text)
-            .iter()
-            .map(|f| (f.start(), f.end()))
-            .collect();
-        assert_eq!(found, [(5, 16)]);
+        assert_eq!(
+            spans(&labelled, "Ref: 674 911\n862\nNext 674 911\n862"),
+            [(5, 16)]
+        );
         // A checksum (Luhn) instead of a label: both, and not the one failing it.
         let checked = team("validator = \"luhn\"\n", "[detector.wrapped]\n").unwrap();
         let text = "Ref: 674 911\n862\nNext 674 911\n862\nBad 674 911\n863";
-        let found: Vec<_> = checked
-            .scan(text)
-            .iter()
-            .map(|f| (f.start(), f.end()))
-            .collect();
-        assert_eq!(found, [(5, 16), (22, 33)]);
+        assert_eq!(spans(&checked, text), [(5, 16), (22, 33)]);
         // Without `[detector.wrapped]`, no wrapped value.
         assert!(
             team("validator = \"luhn\"\n", "")
